@@ -1,0 +1,158 @@
+"""ASE calculator wrapping an FCNet energy model."""
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+
+from ase_fcnet.graph import atoms_to_graph
+from ase_fcnet.model import FCNet, energy_forces_stress, hessian, hessian_vector_products, load_model
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"float64"``/``"float32"`` or a torch dtype → torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in _DTYPES.values():
+            raise ValueError(f"dtype must be float64 or float32, got {dtype}")
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` picks CUDA when available, else CPU; others are checked."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested but CUDA is not available")
+    return device
+
+
+def resolve_model(model, device: torch.device, dtype: torch.dtype) -> FCNet:
+    """A model object, a model file path, or ``None`` (the bundled default)."""
+    if model is None:
+        from ase_fcnet.models import default_model_path
+
+        model = default_model_path()
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, dtype=dtype, device=device)
+    if isinstance(model, FCNet):
+        return model.to(device=device, dtype=dtype)
+    raise TypeError(f"model must be a model file path or an FCNet, got {type(model).__name__}")
+
+
+class FCNetCalculator(Calculator):
+    """ASE calculator for an FCNet model: energy, forces, stress and the exact Hessian.
+
+    Parameters
+    ----------
+    model : str, path-like or FCNet, optional
+        A model file written by :func:`ase_fcnet.model.save_model`, or a model
+        object. ``None`` uses the model bundled with the package.
+    device : str or torch.device, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``…; ``None``/``"auto"`` picks CUDA when available.
+    dtype : {"float64", "float32"}
+        Precision of the model and derivatives (float64 by default).
+    hessian_chunk : int, optional
+        Hessian rows per batched backward pass on a GPU (default: sized to free memory).
+
+    Notes
+    -----
+    Properties: ``energy`` and ``free_energy`` (eV), ``forces`` (N, 3) eV/Å,
+    ``stress`` (6,) eV/Å³ (Voigt, ASE sign; periodic cells only), and
+    ``hessian`` (3N, 3N) eV/Å² = ∂²E/∂r∂r, computed only when asked for.
+    Results are cached until the atoms change, as for any ASE calculator.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "hessian"]
+
+    def __init__(self, model=None, device=None, dtype="float64", hessian_chunk=None, **kwargs):
+        super().__init__(**kwargs)
+        self.dtype = resolve_dtype(dtype)
+        self.device = resolve_device(device)
+        self.model = resolve_model(model, self.device, self.dtype)
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.hessian_chunk = hessian_chunk
+
+    @property
+    def species(self) -> list[str]:
+        """Chemical symbols the model knows."""
+        return list(self.model.species)
+
+    def _graph(self, atoms: Atoms):
+        return atoms_to_graph(atoms, self.model.cutoff, self.model.species,
+                              dtype=self.dtype, device=self.device)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        want_stress = "stress" in properties
+        if want_stress and not atoms.pbc.all():
+            raise PropertyNotImplementedError("stress needs a cell periodic in all three directions")
+        graph = self._graph(atoms)
+        out = energy_forces_stress(self.model, graph, forces=True, stress=want_stress)
+        energy = float(out["energy"].item())
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["forces"] = out["forces"].detach().cpu().numpy().astype(float)
+        if want_stress:
+            self.results["stress"] = out["stress"][0].detach().cpu().numpy().astype(float)
+        if "hessian" in properties:
+            h = hessian(self.model, graph, self.hessian_chunk)
+            self.results["hessian"] = h.cpu().numpy().astype(float)
+
+    def get_hessian(self, atoms: Atoms | None = None) -> np.ndarray:
+        """Exact Hessian ∂²E/∂r∂r, ndarray shape (3N, 3N), eV/Å²."""
+        return self.get_property("hessian", atoms)
+
+    def hessian_vector_products(
+        self,
+        atoms: Atoms,
+        vectors: np.ndarray,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Exact directional derivatives H·v of the forces for each direction v.
+
+        Parameters
+        ----------
+        atoms : Atoms
+            Structure of N atoms (e.g. a phonopy supercell).
+        vectors : ndarray, shape (K, N, 3)
+            Directions, Å.
+        progress : callable(done, total), optional
+
+        Returns
+        -------
+        ndarray, shape (K, N, 3), eV/Å² × Å — ``−(dF/dλ)`` for r → r + λv.
+        """
+        vectors = np.asarray(vectors, dtype=float)
+        if vectors.ndim != 3 or vectors.shape[1:] != (len(atoms), 3):
+            raise ValueError(f"vectors must have shape (K, {len(atoms)}, 3), got {vectors.shape}")
+        graph = self._graph(atoms)
+        v = torch.as_tensor(vectors, dtype=self.dtype, device=self.device)
+        out = hessian_vector_products(self.model, graph, v, self.hessian_chunk, progress)
+        return out.cpu().numpy().astype(float)
+
+    def force_constant_rows(self, atoms: Atoms, indices: Sequence[int]) -> np.ndarray:
+        """Force-constant rows Φ[i] for the atoms in ``indices``.
+
+        Returns
+        -------
+        ndarray, shape (len(indices), N, 3, 3), eV/Å² — Φ[k, j, a, b] = ∂²E/∂r_ia ∂r_jb
+        """
+        n = len(atoms)
+        vectors = np.zeros((3 * len(indices), n, 3))
+        for k, i in enumerate(indices):
+            vectors[3 * k: 3 * k + 3, i, :] = np.eye(3)
+        hv = self.hessian_vector_products(atoms, vectors)
+        return hv.reshape(len(indices), 3, n, 3).transpose(0, 2, 1, 3)

@@ -1,0 +1,15 @@
+"""Training data: phonopy files read as :class:`Sample` objects (eV, Å)."""
+
+from .loading import find_phonopy_yamls, load_dataset
+from .phonopy_files import read_force_constants, read_force_sets
+from .phonopy_io import read_phonopy
+from .sample import Sample
+
+__all__ = [
+    "Sample",
+    "find_phonopy_yamls",
+    "load_dataset",
+    "read_force_constants",
+    "read_force_sets",
+    "read_phonopy",
+]

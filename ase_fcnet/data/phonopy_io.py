@@ -1,0 +1,296 @@
+"""Turn a phonopy yaml (plus FORCE_SETS / FORCE_CONSTANTS beside it) into samples.
+
+The yaml is parsed by phonopy's own ``PhonopyYaml`` and the supercell is built
+by ``phonopy.Phonopy`` exactly as ``phonopy.load`` does, so atom order, dataset
+indices and ``primitive.p2s_map`` are phonopy's. ``phonopy.load`` itself is not
+called because it also picks up FORCE_SETS, FORCE_CONSTANTS and BORN from the
+*current working directory*, which would attach unrelated data to the yaml;
+here only files beside the yaml or passed explicitly are read.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from phonopy import Phonopy
+from phonopy.interface.calculator import get_force_constant_conversion_factor
+from phonopy.interface.phonopy_yaml import PhonopyYaml
+
+from .phonopy_files import calculator_units, read_force_constants, read_force_sets
+from .sample import Sample
+
+__all__ = ["read_phonopy", "YAML_NAMES", "COMPRESSION_SUFFIXES"]
+
+#: Standard phonopy yaml names, in the order a folder is searched.
+YAML_NAMES = ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml")
+#: Compression suffixes phonopy's yaml loader understands.
+COMPRESSION_SUFFIXES = ("", ".xz", ".lzma", ".gz", ".bz2")
+
+
+def _read_yaml(path: Path) -> PhonopyYaml:
+    try:
+        ph_yaml = PhonopyYaml().read(path)
+    except Exception as exc:
+        raise ValueError(
+            f"{path}: cannot be read as a phonopy yaml ({type(exc).__name__}: {exc})"
+        ) from exc
+    if ph_yaml.unitcell is None:
+        raise ValueError(f"{path}: phonopy yaml has no unit_cell")
+    return ph_yaml
+
+
+def _build_phonopy(ph_yaml: PhonopyYaml, path: Path) -> Phonopy:
+    smat = ph_yaml.supercell_matrix
+    pmat = ph_yaml.primitive_matrix
+    try:
+        phonon = Phonopy(
+            ph_yaml.unitcell,
+            np.eye(3, dtype=np.int64) if smat is None else smat,
+            primitive_matrix="auto" if pmat is None else pmat,
+            calculator=ph_yaml.calculator,
+            log_level=0,
+        )
+    except Exception as exc:
+        raise ValueError(
+            f"{path}: phonopy cannot build the supercell ({type(exc).__name__}: {exc})"
+        ) from exc
+    if ph_yaml.supercell is not None and len(ph_yaml.supercell) != len(phonon.supercell):
+        raise ValueError(
+            f"{path}: stored supercell has {len(ph_yaml.supercell)} atoms, but unit_cell and "
+            f"supercell_matrix give {len(phonon.supercell)}"
+        )
+    return phonon
+
+
+def _to_ase(cell: Any, to_A: float) -> Atoms:
+    atoms = Atoms(
+        symbols=list(cell.symbols),
+        positions=np.asarray(cell.positions, dtype=np.float64) * to_A,
+        cell=np.asarray(cell.cell, dtype=np.float64) * to_A,
+        pbc=True,
+    )
+    atoms.set_masses(np.asarray(cell.masses, dtype=np.float64))
+    return atoms
+
+
+def _has_forces(dataset: dict | None) -> bool:
+    if not dataset:
+        return False
+    if "first_atoms" in dataset:
+        entries = dataset["first_atoms"]
+        return bool(entries) and all("forces" in d for d in entries)
+    return "forces" in dataset and "displacements" in dataset
+
+
+def _n_snapshots(dataset: dict | None) -> int:
+    if not dataset:
+        return 0
+    if "first_atoms" in dataset:
+        return len(dataset["first_atoms"])
+    return len(dataset.get("displacements", ()))
+
+
+def _all_displacements(dataset: dict, n_atoms: int, to_A: float) -> np.ndarray:
+    """Displacements of a type-1 or type-2 dataset as (n, N, 3), Å."""
+    if "first_atoms" in dataset:
+        disps = np.zeros((len(dataset["first_atoms"]), n_atoms, 3))
+        for k, d in enumerate(dataset["first_atoms"]):
+            disps[k, d["number"]] = d["displacement"]
+        return disps * to_A
+    return np.asarray(dataset["displacements"], dtype=np.float64) * to_A
+
+
+def _dataset_samples(
+    dataset: dict, base: Atoms, source: str, scale: tuple[float, float, float]
+) -> list[Sample]:
+    """One Sample per displaced supercell; ``scale`` = (to Å, to eV/Å, to eV)."""
+    to_A, to_eVA, to_eV = scale
+    n = len(base)
+    samples = []
+    if "first_atoms" in dataset:
+        for k, d in enumerate(dataset["first_atoms"]):
+            number = int(d["number"])
+            disp = np.asarray(d["displacement"], dtype=np.float64)
+            if not 0 <= number < n or disp.shape != (3,):
+                raise ValueError(
+                    f"{source}#{k}: displacement of atom {number} with shape {disp.shape} "
+                    f"does not fit a supercell of {n} atoms"
+                )
+            atoms = base.copy()
+            atoms.positions[number] += disp * to_A
+            energy = d.get("supercell_energy")
+            samples.append(
+                Sample(
+                    atoms=atoms,
+                    energy=None if energy is None else float(energy) * to_eV,
+                    forces=np.asarray(d["forces"], dtype=np.float64) * to_eVA,
+                    source=f"{source}#{k}",
+                )
+            )
+        return samples
+    disps = np.asarray(dataset["displacements"], dtype=np.float64)
+    forces = np.asarray(dataset["forces"], dtype=np.float64)
+    if disps.ndim != 3 or disps.shape[1:] != (n, 3) or forces.shape != disps.shape:
+        raise ValueError(
+            f"{source}: type-2 dataset has displacements {disps.shape} and forces "
+            f"{forces.shape}, expected (n, {n}, 3) for a supercell of {n} atoms"
+        )
+    energies = dataset.get("supercell_energies")
+    if energies is not None:
+        energies = np.asarray(energies, dtype=np.float64).ravel()
+        if len(energies) != len(disps):
+            raise ValueError(
+                f"{source}: {len(energies)} supercell_energies for {len(disps)} displaced supercells"
+            )
+    for k in range(len(disps)):
+        atoms = base.copy()
+        atoms.positions += disps[k] * to_A
+        samples.append(
+            Sample(
+                atoms=atoms,
+                energy=None if energies is None else float(energies[k]) * to_eV,
+                forces=forces[k] * to_eVA,
+                source=f"{source}#{k}",
+            )
+        )
+    return samples
+
+
+def _beside(path: Path, *names: str) -> Path | None:
+    for name in names:
+        candidate = path.parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_phonopy(
+    path: str | os.PathLike,
+    force_sets: str | os.PathLike | None = None,
+    force_constants: str | os.PathLike | None = None,
+) -> list[Sample]:
+    """Read a phonopy yaml and the data beside it as training samples.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``phonopy_params.yaml``, ``phonopy.yaml``, ``phonopy_disp.yaml`` or any
+        yaml in that format, optionally ``.xz``/``.lzma``/``.gz``/``.bz2``
+        compressed.
+    force_sets : str or os.PathLike, optional
+        FORCE_SETS file supplying the displacements and forces (overrides the
+        yaml's). Default: the yaml's forces, else ``FORCE_SETS`` beside it.
+    force_constants : str or os.PathLike, optional
+        FORCE_CONSTANTS or ``*.hdf5`` file (overrides force constants in the
+        yaml). Default: the yaml's, else ``FORCE_CONSTANTS`` or
+        ``force_constants.hdf5`` beside it.
+
+    Returns
+    -------
+    list of Sample
+        One sample per displaced supercell (type-1 or type-2 dataset; forces
+        (N, 3) eV/Å, energy in eV when the yaml stores ``supercell_energy`` /
+        ``supercell_energies``; source ``<file>#<index>``), followed by one
+        sample of the undisplaced supercell with its force constants
+        ((M, N, 3, 3) eV/Å², ``fc_atoms`` = ``primitive.p2s_map`` when compact,
+        ``arange(N)`` when full) if any are found. Values in other calculators'
+        units are converted to eV and Å.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` or an explicitly given file does not exist.
+    ValueError
+        Unreadable yaml; a displacement dataset with no forces (and no force
+        constants); neither a dataset nor force constants; atom counts that
+        disagree between the yaml and FORCE_SETS / FORCE_CONSTANTS; malformed
+        files; non-finite values. Messages name the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    for extra in (force_sets, force_constants):
+        if extra is not None and not Path(extra).is_file():
+            raise FileNotFoundError(f"{extra}: no such file (given for {path})")
+    ph_yaml = _read_yaml(path)
+    phonon = _build_phonopy(ph_yaml, path)
+    units = calculator_units(ph_yaml.calculator, path)
+    scale = (units.distance_to_A, units.force_to_eVperA, units.energy_to_eV)
+    base = _to_ase(phonon.supercell, units.distance_to_A)
+    n_atoms = len(base)
+    p2s_map = np.asarray(phonon.primitive.p2s_map, dtype=np.int64)
+
+    fc_sample = None
+    fc_file = Path(force_constants) if force_constants is not None else None
+    if fc_file is None and ph_yaml.force_constants is None:
+        fc_file = _beside(path, "FORCE_CONSTANTS", "force_constants.hdf5")
+    if fc_file is not None:
+        fc_atoms, fc = read_force_constants(
+            fc_file, n_atoms, p2s_map, calculator=ph_yaml.calculator, supercell_source=path
+        )
+        fc_sample = Sample(base.copy(), fc_atoms=fc_atoms, force_constants=fc, source=str(fc_file))
+    elif ph_yaml.force_constants is not None:
+        fc = np.asarray(ph_yaml.force_constants, dtype=np.float64)
+        fc = fc * get_force_constant_conversion_factor(units.force_constants_unit, None)
+        if fc.ndim != 4 or fc.shape[1] != n_atoms:
+            raise ValueError(
+                f"{path}: force_constants have shape {fc.shape}, but the supercell has {n_atoms} atoms"
+            )
+        if fc.shape[0] == n_atoms:
+            fc_atoms = np.arange(n_atoms, dtype=np.int64)
+        elif fc.shape[0] == len(p2s_map):
+            fc_atoms = p2s_map
+        else:
+            raise ValueError(
+                f"{path}: force_constants have {fc.shape[0]} rows; expected {n_atoms} (full) or "
+                f"{len(p2s_map)} (compact, primitive cell atoms)"
+            )
+        fc_sample = Sample(base.copy(), fc_atoms=fc_atoms, force_constants=fc, source=str(path))
+
+    yaml_dataset = ph_yaml.dataset
+    fs_file = Path(force_sets) if force_sets is not None else None
+    if fs_file is None and not _has_forces(yaml_dataset):
+        fs_file = _beside(path, "FORCE_SETS")
+    samples: list[Sample] = []
+    if fs_file is not None:
+        dataset = read_force_sets(
+            fs_file, n_atoms, calculator=ph_yaml.calculator, supercell_source=path
+        )
+        if _n_snapshots(yaml_dataset):
+            yaml_disps = _all_displacements(yaml_dataset, n_atoms, units.distance_to_A)
+            fs_disps = _all_displacements(dataset, n_atoms, 1.0)
+            same_count = len(fs_disps) == len(yaml_disps) or (
+                "displacements" in dataset and len(fs_disps) < len(yaml_disps)
+            )
+            if not same_count or not np.allclose(fs_disps, yaml_disps[: len(fs_disps)], atol=1e-6):
+                warnings.warn(
+                    f"Displacements in {fs_file} differ from those in {path}; "
+                    f"those in {fs_file} are used.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        samples = _dataset_samples(dataset, base, str(fs_file), (1.0, 1.0, 1.0))
+    elif _has_forces(yaml_dataset):
+        samples = _dataset_samples(yaml_dataset, base, str(path), scale)
+    elif _n_snapshots(yaml_dataset):
+        if fc_sample is None:
+            raise ValueError(f"{path}: displacement dataset has no forces (no FORCE_SETS beside it)")
+        warnings.warn(
+            f"{path}: displacement dataset has no forces (no FORCE_SETS beside it); "
+            f"only the force constants from {fc_sample.source} are used.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if fc_sample is not None:
+        samples.append(fc_sample)
+    if not samples:
+        raise ValueError(
+            f"{path}: holds neither a displacement dataset with forces nor force constants "
+            f"(and no FORCE_SETS / FORCE_CONSTANTS / force_constants.hdf5 beside it)"
+        )
+    return samples

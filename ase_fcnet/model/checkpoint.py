@@ -1,0 +1,117 @@
+"""Model files: plain dicts loaded with ``torch.load(weights_only=True)``.
+
+A model file holds ``format_version``, ``package_version``, ``model_config``
+(the builder's arguments), ``state_dict`` and free-form ``metadata`` (plain
+types only). Nothing is pickled but tensors and built-in containers.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ase_fcnet._version import __version__
+from ase_fcnet.model.config import ModelConfig, build_model
+from ase_fcnet.model.fcnet import FCNet
+
+#: Version of the model-file layout this package writes and reads.
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used (corrupt, wrong kind, newer format)."""
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_to_dict(model: FCNet, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The plain-dict form of a model (CPU tensors, dtype kept)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": dict(metadata or {}),
+    }
+
+
+def save_model(model: FCNet, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+    """Write a model file atomically (no half-written file on failure)."""
+    atomic_torch_save(model_to_dict(model, metadata), path)
+
+
+def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a model file; raise clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelFileError(f"{path}: not a readable ase_fcnet model file ({err.__class__.__name__})") from err
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise ModelFileError(f"{path}: not an ase_fcnet model file (no format_version)")
+    version = data["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model file format {version} was written by ase_fcnet "
+            f"{data.get('package_version', '?')}; this ase_fcnet {__version__} reads format "
+            f"<= {FORMAT_VERSION}. Upgrade ase_fcnet to load it."
+        )
+    missing = {"model_config", "state_dict"} - set(data)
+    if missing:
+        raise ModelFileError(f"{path}: model file lacks {sorted(missing)}")
+    return data
+
+
+def model_from_dict(
+    data: Mapping[str, Any],
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+    source: str = "model",
+) -> FCNet:
+    """Rebuild a model from its plain-dict form."""
+    try:
+        config = ModelConfig.from_dict(data["model_config"])
+    except ValueError as err:
+        raise ModelFileError(f"{source}: {err}") from err
+    model = build_model(config, dtype=dtype, device=device)
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as err:
+        raise ModelFileError(f"{source}: weights do not match the stored architecture") from err
+    model.metadata = dict(data.get("metadata", {}))
+    return model.to(device=device, dtype=dtype)
+
+
+def load_model(
+    path: str | os.PathLike,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> FCNet:
+    """Load a model file written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : path-like
+    dtype : torch.dtype
+        Parameter dtype after loading (float64 by default).
+    device : torch.device or str, optional
+    """
+    data = read_model_file(path)
+    return model_from_dict(data, dtype=dtype, device=device, source=str(path))

@@ -1,0 +1,161 @@
+"""Forces, stress and second derivatives of the energy by automatic differentiation.
+
+Sign conventions follow ASE: forces F = −∂E/∂r (eV/Å); stress σ = (1/V) ∂E/∂ε
+(eV/Å³, Voigt order xx, yy, zz, yz, xz, xy); Hessian H = ∂²E/∂r∂r (eV/Å²), so
+phonopy's force constants are Φ_ij^ab = H[3i+a, 3j+b].
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ase_fcnet.graph import AtomicGraph
+
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+#: Fraction of free GPU memory that batched Hessian rows may use.
+GPU_MEMORY_FRACTION = 0.5
+
+
+def energy_forces_stress(
+    model: torch.nn.Module,
+    graph: AtomicGraph,
+    forces: bool = True,
+    stress: bool = False,
+    create_graph: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Energies and their first derivatives.
+
+    Parameters
+    ----------
+    model : FCNet
+    graph : AtomicGraph
+        B structures, N atoms in all.
+    forces, stress : bool
+        Which derivatives to compute. Stress needs periodic cells.
+    create_graph : bool
+        Keep the derivative graph (for force/stress losses in training).
+
+    Returns
+    -------
+    dict with ``energy`` (B,) eV; ``forces`` (N, 3) eV/Å; ``stress`` (B, 6) eV/Å³
+    """
+    positions = graph.positions.detach().requires_grad_(forces)
+    cell = graph.cell.detach()
+    inputs = [positions] if forces else []
+    if stress:
+        strain = torch.zeros_like(cell).requires_grad_(True)
+        eye_plus = torch.eye(3, dtype=cell.dtype, device=cell.device) + strain
+        positions_s = torch.einsum("ni,nij->nj", positions, eye_plus[graph.batch])
+        cell_s = cell @ eye_plus
+        inputs.append(strain)
+    else:
+        positions_s, cell_s = positions, cell
+    energy = model(positions_s, cell_s, graph.species, graph.edge_index, graph.shifts, graph.batch)
+    out = {"energy": energy}
+    if not inputs:
+        return out
+    grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph)
+    if forces:
+        out["forces"] = -grads[0]
+    if stress:
+        volume = torch.linalg.det(cell).abs()
+        g = grads[-1]
+        sym = 0.5 * (g + g.transpose(1, 2)) / volume[:, None, None]
+        out["stress"] = torch.stack([sym[:, a, b] for a, b in VOIGT], dim=1)
+    return out
+
+
+def _gpu_chunk(one_row: Callable[[], torch.Tensor], device: torch.device) -> int:
+    """Rows per batched call that fit in the free GPU memory (measured on one row)."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    one_row()
+    per_row = max(torch.cuda.max_memory_allocated(device) - before, 1)
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, int(GPU_MEMORY_FRACTION * free / per_row))
+
+
+def hessian_vector_products(
+    model: torch.nn.Module,
+    graph: AtomicGraph,
+    vectors: torch.Tensor,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    create_graph: bool = False,
+) -> torch.Tensor:
+    """Exact directional derivatives of the forces: H·v for each vector v.
+
+    One forward pass and one first-derivative graph are built, then each
+    product is one more backward pass through that graph. On CPU rows run in
+    a plain loop (batching gave no speed-up there and costs memory per row in
+    flight); on a GPU they are batched with ``is_grads_batched`` in chunks
+    sized to the free memory (or ``chunk_size``).
+
+    Parameters
+    ----------
+    model : FCNet
+    graph : AtomicGraph
+        N atoms in B structures. The Hessian of a batch is block-diagonal,
+        so one vector can probe every structure of the batch at once.
+    vectors : Tensor, shape (K, N, 3)
+        Directions (any length; the result is linear in them), Å.
+    chunk_size : int, optional
+        GPU batch of rows; ignored on CPU.
+    progress : callable(done, total), optional
+    create_graph : bool
+        Keep the graph of the products (force-constant losses in training);
+        products are then computed one at a time and not detached.
+
+    Returns
+    -------
+    Tensor, shape (K, N, 3), eV/Å² times the vectors' length unit
+    """
+    positions = graph.positions.detach().requires_grad_(True)
+    energy = model(positions, graph.cell, graph.species, graph.edge_index, graph.shifts,
+                   graph.batch).sum()
+    (grad,) = torch.autograd.grad(energy, positions, create_graph=True)
+    vectors = vectors.to(dtype=grad.dtype, device=grad.device)
+    k_total = vectors.shape[0]
+    out = torch.empty_like(vectors)
+
+    def rows(start: int, stop: int) -> torch.Tensor:
+        v = vectors[start:stop]
+        if stop - start == 1:
+            return torch.autograd.grad(grad, positions, v[0], retain_graph=True,
+                                       create_graph=create_graph)[0][None]
+        return torch.autograd.grad(grad, positions, v, retain_graph=True,
+                                   is_grads_batched=True)[0]
+
+    if create_graph:
+        return torch.cat([rows(k, k + 1) for k in range(k_total)])
+    if positions.device.type == "cuda" and k_total > 1:
+        chunk = chunk_size or _gpu_chunk(lambda: rows(0, 1), positions.device)
+    else:
+        chunk = 1
+    for start in range(0, k_total, chunk):
+        stop = min(start + chunk, k_total)
+        out[start:stop] = rows(start, stop).detach()
+        if progress is not None:
+            progress(stop, k_total)
+    return out
+
+
+def hessian(
+    model: torch.nn.Module,
+    graph: AtomicGraph,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """The full Hessian ∂²E/∂r∂r (block-diagonal for a batch).
+
+    Returns
+    -------
+    Tensor, shape (3N, 3N), eV/Å²
+    """
+    n = graph.n_atoms
+    eye = torch.eye(3 * n, dtype=graph.positions.dtype, device=graph.positions.device)
+    rows = hessian_vector_products(model, graph, eye.reshape(3 * n, n, 3), chunk_size, progress)
+    return rows.reshape(3 * n, 3 * n)

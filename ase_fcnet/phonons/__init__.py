@@ -1,0 +1,56 @@
+"""Phonopy adapter: exact force constants from Hessian-vector products, analysis, I/O and plots."""
+
+from .adapter import (
+    atoms_to_phonopy,
+    displacement_vectors,
+    force_constants_full_hessian,
+    hessian_vector_products,
+    phonopy_from_atoms,
+    phonopy_to_atoms,
+    resolve_supercell_matrix,
+)
+from .analysis import (
+    DOS,
+    BandStructure,
+    FrequencySummary,
+    ThermalProperties,
+    band_structure,
+    dos,
+    frequency_summary,
+    thermal_properties,
+)
+from .io import (
+    atomic_write,
+    write_band_yaml,
+    write_force_constants,
+    write_phonopy_yaml,
+    write_thermal_properties_table,
+    write_thermal_properties_yaml,
+)
+from .plotting import plot_band_dos, plot_thermal
+
+__all__ = [
+    "BandStructure",
+    "DOS",
+    "FrequencySummary",
+    "ThermalProperties",
+    "atomic_write",
+    "atoms_to_phonopy",
+    "band_structure",
+    "displacement_vectors",
+    "dos",
+    "force_constants_full_hessian",
+    "frequency_summary",
+    "hessian_vector_products",
+    "phonopy_from_atoms",
+    "phonopy_to_atoms",
+    "plot_band_dos",
+    "plot_thermal",
+    "resolve_supercell_matrix",
+    "thermal_properties",
+    "write_band_yaml",
+    "write_force_constants",
+    "write_phonopy_yaml",
+    "write_thermal_properties_table",
+    "write_thermal_properties_yaml",
+]

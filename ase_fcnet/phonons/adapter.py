@@ -1,0 +1,302 @@
+"""Build :class:`phonopy.Phonopy` objects with force constants from an ASE calculator.
+
+Two routes are offered:
+
+``method="analytic"``
+    Phonopy's minimal set of symmetry-irreducible displacements is generated
+    with ``is_plusminus=False``.  For every displacement ``u`` the calculator
+    supplies the Hessian-vector product ``H @ u`` of the *perfect* supercell,
+    and phonopy receives the exactly harmonic forces ``F = -H @ u``.  Phonopy's
+    own symmetry machinery then expands these into compact force constants,
+    which equal the corresponding rows of the exact Hessian to round-off.
+
+``method="finite-displacement"`` (alias ``"fd"``)
+    Phonopy's standard finite-displacement route with the same calculator,
+    used as the comparison route.
+
+Units: energies eV, lengths Å, masses amu, force constants eV/Å².
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable
+
+import numpy as np
+import scipy.sparse
+from ase import Atoms
+from phonopy import Phonopy
+from phonopy.structure.atoms import PhonopyAtoms
+from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
+
+_METHODS = {"analytic": "analytic", "finite-displacement": "finite-displacement", "fd": "finite-displacement"}
+
+
+def atoms_to_phonopy(atoms: Atoms) -> PhonopyAtoms:
+    """Convert ASE atoms to :class:`PhonopyAtoms`, keeping the ASE masses (amu)."""
+    return PhonopyAtoms(
+        symbols=atoms.get_chemical_symbols(),
+        cell=np.array(atoms.cell[:], dtype=float),
+        scaled_positions=atoms.get_scaled_positions(wrap=False),
+        masses=atoms.get_masses(),
+    )
+
+
+def phonopy_to_atoms(cell: PhonopyAtoms) -> Atoms:
+    """Convert :class:`PhonopyAtoms` (e.g. a supercell) to periodic ASE atoms with the same masses."""
+    return Atoms(
+        symbols=list(cell.symbols),
+        cell=np.array(cell.cell, dtype=float),
+        scaled_positions=np.array(cell.scaled_positions, dtype=float),
+        masses=np.array(cell.masses, dtype=float),
+        pbc=True,
+    )
+
+
+def resolve_supercell_matrix(cell, supercell_matrix=None, min_length: float = 10.0) -> np.ndarray:
+    """Return a validated integer (3, 3) supercell matrix.
+
+    Parameters
+    ----------
+    cell : array_like, shape (3, 3), Å
+        Lattice vectors (rows) of the unit cell.
+    supercell_matrix : None, int, sequence of 3 ints or (3, 3) array_like
+        ``None`` selects the smallest diagonal matrix ``diag(n1, n2, n3)`` with
+        ``n_i * |a_i| >= min_length`` for each lattice vector ``a_i``.
+    min_length : float, Å
+        Minimum supercell lattice-vector length for the automatic choice.
+
+    Returns
+    -------
+    ndarray, shape (3, 3), int
+        Supercell matrix ``P`` with supercell lattice ``P @ cell`` and det(P) >= 1.
+    """
+    cell = np.asarray(cell, dtype=float)
+    if supercell_matrix is None:
+        if not (np.isfinite(min_length) and min_length > 0):
+            raise ValueError(f"min_length must be a positive length in Å, got {min_length!r}")
+        lengths = np.linalg.norm(cell, axis=1)
+        if np.any(lengths <= 0):
+            raise ValueError("cell has a zero-length lattice vector; cannot choose a supercell")
+        mult = [max(1, math.ceil(min_length / length - 1e-9)) for length in lengths]
+        return np.diag(mult).astype(int)
+    raw = np.asarray(supercell_matrix)
+    if raw.dtype == object or not np.issubdtype(raw.dtype, np.number):
+        raise ValueError(f"supercell_matrix must be numeric, got {supercell_matrix!r}")
+    if raw.size == 1:
+        matrix = np.eye(3) * raw.reshape(())
+    elif raw.shape == (3,):
+        matrix = np.diag(raw)
+    elif raw.shape == (3, 3):
+        matrix = raw
+    else:
+        raise ValueError(f"supercell_matrix must be an int, 3 ints or a 3x3 matrix, got shape {raw.shape}")
+    if not np.allclose(matrix, np.round(matrix)):
+        raise ValueError(f"supercell_matrix must have integer entries, got {matrix.tolist()}")
+    matrix = np.round(matrix).astype(int)
+    det = round(np.linalg.det(matrix))
+    if det == 0:
+        raise ValueError(f"supercell_matrix is singular (determinant 0): {matrix.tolist()}")
+    if det < 0:
+        raise ValueError(f"supercell_matrix has negative determinant {det} (left-handed): {matrix.tolist()}")
+    return matrix
+
+
+def _as_vectors(vectors, n_atoms: int) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=float)
+    if vectors.ndim != 3 or vectors.shape[1:] != (n_atoms, 3):
+        raise ValueError(f"vectors must have shape (K, {n_atoms}, 3), got {vectors.shape}")
+    return vectors
+
+
+def hessian_vector_products(calculator, atoms: Atoms, vectors) -> np.ndarray:
+    """Hessian-vector products ``H @ v`` of the energy at the configuration ``atoms``.
+
+    Duck-typed protocol, tried in order:
+
+    1. ``calculator.hessian_vector_products(atoms, vectors)``;
+    2. ``calculator.get_hessian(atoms)`` (matscipy style, dense or sparse (3N, 3N)
+       matrix); the calculator is first attached to a copy of ``atoms`` and the
+       energy evaluated so that calculators caching neighbour lists see the
+       new structure;
+    3. otherwise :class:`TypeError`.
+
+    Parameters
+    ----------
+    calculator : object
+        Energy model providing one of the methods above.
+    atoms : ase.Atoms
+        Configuration with N atoms; not modified.
+    vectors : array_like, shape (K, N, 3), Å
+        Vectors ``v`` (Cartesian).
+
+    Returns
+    -------
+    ndarray, shape (K, N, 3), eV/Å² times the unit of ``vectors``
+        ``(H @ v)[k, i, a] = sum_{j, b} d²E/dr_ia dr_jb v[k, j, b]``.
+    """
+    n_atoms = len(atoms)
+    vectors = _as_vectors(vectors, n_atoms)
+    if hasattr(calculator, "hessian_vector_products"):
+        hv = np.asarray(calculator.hessian_vector_products(atoms, vectors), dtype=float)
+        source = "hessian_vector_products"
+    elif hasattr(calculator, "get_hessian"):
+        work = atoms.copy()
+        work.calc = calculator
+        work.get_potential_energy()
+        hessian = calculator.get_hessian(work)
+        if hessian is None:
+            raise RuntimeError("calculator.get_hessian returned None")
+        if not scipy.sparse.issparse(hessian):
+            hessian = np.asarray(hessian, dtype=float)
+        if hessian.shape != (3 * n_atoms, 3 * n_atoms):
+            raise RuntimeError(
+                f"calculator.get_hessian returned shape {hessian.shape}, expected "
+                f"({3 * n_atoms}, {3 * n_atoms}) for {n_atoms} atoms"
+            )
+        flat = vectors.reshape(len(vectors), 3 * n_atoms).T
+        hv = np.asarray(hessian @ flat, dtype=float).T.reshape(vectors.shape)
+        source = "get_hessian"
+    else:
+        raise TypeError(
+            f"calculator {type(calculator).__name__} provides no analytic Hessian "
+            "(neither hessian_vector_products(atoms, vectors) nor get_hessian(atoms)); "
+            'use method="finite-displacement" instead'
+        )
+    if hv.shape != vectors.shape:
+        raise RuntimeError(f"calculator.{source} returned shape {hv.shape}, expected {vectors.shape}")
+    if not np.all(np.isfinite(hv)):
+        raise RuntimeError(f"calculator.{source} returned non-finite values")
+    return hv
+
+
+def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size: int = 96) -> np.ndarray:
+    """Full Hessian of a supercell in phonopy's force-constant layout.
+
+    Parameters
+    ----------
+    atoms_supercell : ase.Atoms
+        Periodic configuration with N atoms; not modified.
+    calculator : object
+        Calculator following the :func:`hessian_vector_products` protocol.
+    chunk_size : int
+        Number of unit vectors sent to the calculator per call.
+
+    Returns
+    -------
+    ndarray, shape (N, N, 3, 3), eV/Å²
+        ``fc[i, j, a, b] = d²E / dr_ia dr_jb``.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n_atoms = len(atoms_supercell)
+    identity = np.eye(3 * n_atoms).reshape(3 * n_atoms, n_atoms, 3)
+    rows = [
+        hessian_vector_products(calculator, atoms_supercell, identity[start : start + chunk_size])
+        for start in range(0, 3 * n_atoms, chunk_size)
+    ]
+    hessian = np.concatenate(rows).reshape(n_atoms, 3, n_atoms, 3)
+    return np.ascontiguousarray(hessian.transpose(0, 2, 1, 3))
+
+
+def displacement_vectors(phonon: Phonopy) -> np.ndarray:
+    """Displacements of phonopy's type-1 dataset as full supercell arrays.
+
+    Returns
+    -------
+    ndarray, shape (n_disp, N_super, 3), Å
+        ``u[k]`` is zero except for the displaced atom of displacement ``k``.
+    """
+    dataset = phonon.dataset
+    if dataset is None or "first_atoms" not in dataset:
+        raise ValueError("phonon has no type-1 displacement dataset (generate_displacements first)")
+    n_atoms = len(phonon.supercell)
+    u = np.zeros((len(dataset["first_atoms"]), n_atoms, 3))
+    for k, entry in enumerate(dataset["first_atoms"]):
+        u[k, entry["number"]] = entry["displacement"]
+    return u
+
+
+def phonopy_from_atoms(
+    atoms: Atoms,
+    calculator,
+    supercell_matrix=None,
+    primitive_matrix="auto",
+    method: str = "analytic",
+    min_length: float = 10.0,
+    displacement_distance: float = 0.01,
+    symprec: float = 1e-5,
+    progress: Callable[[str], None] | None = None,
+) -> Phonopy:
+    """Create a :class:`phonopy.Phonopy` with compact force constants from ``calculator``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Fully periodic unit cell (positions Å, masses amu taken from ASE).
+    calculator : object
+        ASE calculator.  ``method="analytic"`` needs the Hessian protocol of
+        :func:`hessian_vector_products`; the finite-displacement route needs forces.
+    supercell_matrix : None, int, 3 ints or (3, 3) ints
+        Supercell relative to ``atoms``; ``None`` chooses a diagonal matrix so
+        that every supercell lattice vector is at least ``min_length`` Å long.
+    primitive_matrix : str or (3, 3) array_like
+        Passed to phonopy (``"auto"`` detects the primitive cell, ``"P"`` keeps ``atoms``).
+    method : {"analytic", "finite-displacement", "fd"}
+        Route to the force constants (see module docstring).
+    min_length : float, Å
+        Used only when ``supercell_matrix`` is None.
+    displacement_distance : float, Å
+        Displacement amplitude.  In the analytic route it only scales ``u`` and
+        the exact forces ``-H @ u`` together and does not affect the result.
+    symprec : float, Å
+        Symmetry tolerance for phonopy.
+    progress : callable(str), optional
+        Receives one line of text per step.
+
+    Returns
+    -------
+    phonopy.Phonopy
+        With compact force constants, shape (n_prim, n_super, 3, 3), eV/Å².
+    """
+    if method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
+    method = _METHODS[method]
+    if not all(atoms.pbc):
+        raise ValueError(f"atoms must be periodic in all three directions, got pbc={atoms.pbc.tolist()}")
+    if not (np.isfinite(displacement_distance) and displacement_distance > 0):
+        raise ValueError(f"displacement_distance must be positive (Å), got {displacement_distance!r}")
+    report = progress if progress is not None else (lambda line: None)
+
+    matrix = resolve_supercell_matrix(atoms.cell[:], supercell_matrix, min_length)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
+        phonon = Phonopy(
+            atoms_to_phonopy(atoms), supercell_matrix=matrix, primitive_matrix=primitive_matrix, symprec=symprec
+        )
+    n_super = len(phonon.supercell)
+    report(f"supercell matrix {matrix.tolist()}: {n_super} atoms, primitive cell {len(phonon.primitive)} atoms")
+
+    if method == "analytic":
+        phonon.generate_displacements(distance=displacement_distance, is_plusminus=False)
+        u = displacement_vectors(phonon)
+        amplitudes = np.linalg.norm(u.reshape(len(u), -1), axis=1)
+        directions = u / amplitudes[:, None, None]
+        report(f"analytic force constants: {len(u)} directions on {n_super}-atom supercell")
+        hv = hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions)
+        phonon.forces = -hv * amplitudes[:, None, None]
+    else:
+        phonon.generate_displacements(distance=displacement_distance)
+        cells = phonon.supercells_with_displacements
+        report(f"finite displacements: {len(cells)} supercells of {n_super} atoms, d = {displacement_distance} Å")
+        forces = []
+        for k, cell in enumerate(cells):
+            displaced = phonopy_to_atoms(cell)
+            displaced.calc = calculator
+            forces.append(np.array(displaced.get_forces(), dtype=float))
+            report(f"finite displacements: supercell {k + 1}/{len(cells)} done")
+        phonon.forces = np.array(forces)
+    phonon.produce_force_constants(calculate_full_force_constants=False, fc_calculator="traditional")
+    report(f"force constants: shape {phonon.force_constants.shape}")
+    return phonon

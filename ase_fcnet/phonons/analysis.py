@@ -1,0 +1,299 @@
+"""Phonon analysis helpers on a :class:`phonopy.Phonopy` that has force constants.
+
+Frequencies are in THz (phonopy reports imaginary frequencies as negative
+numbers), q-points in reduced coordinates of the primitive reciprocal lattice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase.cell import Cell
+from ase.dft.kpoints import parse_path_string
+from phonopy import Phonopy
+
+DEFAULT_MESH = (20, 20, 20)
+
+
+def _require_force_constants(phonon: Phonopy) -> None:
+    if phonon.force_constants is None:
+        raise ValueError("phonon has no force constants; build it with phonopy_from_atoms first")
+
+
+def _label(name: str) -> str:
+    return "Γ" if name == "G" else name
+
+
+@dataclass
+class BandStructure:
+    """Phonon band structure along a high-symmetry path.
+
+    Attributes
+    ----------
+    path : str
+        ASE path string, e.g. ``"GXWKGLUWLK,UX"`` (commas mark jumps).
+    qpoints : list of ndarray, each shape (n_q, 3)
+        Reduced q-points of each straight segment.
+    distances : list of ndarray, each shape (n_q,), 1/Å
+        Cumulative path length (phonopy's convention, without 2π).
+    frequencies : list of ndarray, each shape (n_q, n_bands), THz
+    labels : list of str
+        Labels of the special points at ``label_positions``; a jump is shown as ``"K|U"``.
+    label_positions : ndarray, shape (n_labels,), 1/Å
+    path_connections : list of bool
+        Whether segment ``i`` continues into segment ``i + 1``.
+    """
+
+    path: str
+    qpoints: list
+    distances: list
+    frequencies: list
+    labels: list
+    label_positions: np.ndarray
+    path_connections: list
+
+    @property
+    def all_frequencies(self) -> np.ndarray:
+        """All frequencies along the path, shape (sum n_q, n_bands), THz."""
+        return np.concatenate(self.frequencies)
+
+
+def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None) -> BandStructure:
+    """Band structure along the standard path of phonopy's primitive cell.
+
+    The path and special points come from ASE's ``Cell.bandpath`` applied to the
+    primitive cell; their scaled coordinates are in the basis of that cell's
+    reciprocal lattice, which is what phonopy expects.
+
+    Parameters
+    ----------
+    phonon : phonopy.Phonopy
+        With force constants.
+    npoints : int
+        Number of q-points per straight segment, end points included (>= 2).
+    path : str, optional
+        ASE path string using the special-point names of the lattice; default
+        is ASE's standard path.
+
+    Returns
+    -------
+    BandStructure
+    """
+    _require_force_constants(phonon)
+    if npoints < 2:
+        raise ValueError(f"npoints must be >= 2, got {npoints}")
+    bandpath = Cell(np.array(phonon.primitive.cell)).bandpath(path=path, npoints=0)
+    special = bandpath.special_points
+    groups = parse_path_string(bandpath.path)
+    segments, connections, labels_phonopy = [], [], []
+    for group in groups:
+        if len(group) < 2:
+            raise ValueError(f"path piece {''.join(group)!r} of {bandpath.path!r} needs at least two points")
+        labels_phonopy.append(_label(group[0]))
+        for start, end in zip(group[:-1], group[1:]):
+            q0, q1 = np.asarray(special[start], float), np.asarray(special[end], float)
+            segments.append(q0 + np.linspace(0.0, 1.0, npoints)[:, None] * (q1 - q0))
+            connections.append(True)
+            labels_phonopy.append(_label(end))
+        connections[-1] = False
+    phonon.run_band_structure(segments, labels=labels_phonopy, path_connections=connections)
+    result = phonon.band_structure
+    distances = [np.array(d) for d in result.distances]
+    frequencies = [np.array(f) for f in result.frequencies]
+
+    labels, positions = [labels_phonopy[0]], [distances[0][0]]
+    label_iter = iter(labels_phonopy[1:])
+    for i, connected in enumerate(connections):
+        end_label = next(label_iter)
+        if connected or i == len(connections) - 1:
+            labels.append(end_label)
+        else:
+            labels.append(f"{end_label}|{next(label_iter)}")
+        positions.append(distances[i][-1])
+    return BandStructure(
+        path=bandpath.path,
+        qpoints=[np.array(q) for q in result.qpoints],
+        distances=distances,
+        frequencies=frequencies,
+        labels=labels,
+        label_positions=np.array(positions),
+        path_connections=connections,
+    )
+
+
+@dataclass
+class DOS:
+    """Phonon density of states per primitive cell.
+
+    Attributes
+    ----------
+    frequency_points : ndarray, shape (n_f,), THz
+    total_dos : ndarray, shape (n_f,), states/THz
+        Integrates to 3 * n_prim.
+    projected_dos : ndarray or None, shape (n_prim, n_f), states/THz
+        Per primitive atom (sums to ``total_dos``).
+    symbols : list of str
+        Chemical symbols of the primitive atoms.
+    pdos_by_element : dict of str -> ndarray, shape (n_f,), states/THz
+    """
+
+    frequency_points: np.ndarray
+    total_dos: np.ndarray
+    projected_dos: np.ndarray | None
+    symbols: list
+    pdos_by_element: dict = field(default_factory=dict)
+
+
+def dos(phonon: Phonopy, mesh=DEFAULT_MESH, projected: bool = True, freq_pitch: float | None = None) -> DOS:
+    """Total (and projected) phonon DOS with the tetrahedron method.
+
+    Parameters
+    ----------
+    phonon : phonopy.Phonopy
+        With force constants.
+    mesh : 3 ints or float
+        Sampling mesh, or a length (Å) from which phonopy derives one.
+    projected : bool
+        Also compute the DOS projected on primitive atoms (runs the mesh
+        without symmetry reduction and with eigenvectors).
+    freq_pitch : float, optional, THz
+        Spacing of the frequency points (phonopy's default when None).
+
+    Returns
+    -------
+    DOS
+    """
+    _require_force_constants(phonon)
+    phonon.run_mesh(mesh, is_mesh_symmetry=not projected, with_eigenvectors=projected, is_gamma_center=True)
+    total = phonon.run_total_dos(freq_pitch=freq_pitch)
+    symbols = list(phonon.primitive.symbols)
+    pdos, by_element = None, {}
+    if projected:
+        proj = phonon.run_projected_dos(freq_pitch=freq_pitch)
+        if not np.allclose(proj.frequency_points, total.frequency_points):
+            raise RuntimeError("phonopy returned different frequency grids for total and projected DOS")
+        pdos = np.array(proj.projected_dos)
+        for element in dict.fromkeys(symbols):
+            mask = np.array([s == element for s in symbols])
+            by_element[element] = pdos[mask].sum(axis=0)
+    return DOS(
+        frequency_points=np.array(total.frequency_points),
+        total_dos=np.array(total.dos),
+        projected_dos=pdos,
+        symbols=symbols,
+        pdos_by_element=by_element,
+    )
+
+
+@dataclass
+class ThermalProperties:
+    """Harmonic thermal properties per mole of primitive cells.
+
+    Attributes
+    ----------
+    temperatures : ndarray, shape (n_T,), K
+    free_energy : ndarray, shape (n_T,), kJ/mol
+    entropy : ndarray, shape (n_T,), J/K/mol
+    heat_capacity : ndarray, shape (n_T,), J/K/mol (constant volume)
+    n_atoms : int
+        Atoms in the primitive cell (high-T limit of heat_capacity is 3 * n_atoms * R).
+    """
+
+    temperatures: np.ndarray
+    free_energy: np.ndarray
+    entropy: np.ndarray
+    heat_capacity: np.ndarray
+    n_atoms: int
+
+
+def thermal_properties(
+    phonon: Phonopy, t_min: float = 0, t_max: float = 1000, t_step: float = 10, mesh=DEFAULT_MESH
+) -> ThermalProperties:
+    """Helmholtz free energy, entropy and heat capacity from mesh sampling.
+
+    Parameters
+    ----------
+    phonon : phonopy.Phonopy
+        With force constants.
+    t_min, t_max, t_step : float, K
+        Temperature grid (``t_max`` included).
+    mesh : 3 ints or float
+        Sampling mesh or length (Å).
+
+    Returns
+    -------
+    ThermalProperties
+    """
+    _require_force_constants(phonon)
+    if t_step <= 0 or t_min < 0 or t_max < t_min:
+        raise ValueError(f"invalid temperature range t_min={t_min}, t_max={t_max}, t_step={t_step}")
+    phonon.run_mesh(mesh, is_gamma_center=True)
+    tp = phonon.run_thermal_properties(t_min=t_min, t_max=t_max, t_step=t_step)
+    return ThermalProperties(
+        temperatures=np.array(tp.temperatures),
+        free_energy=np.array(tp.free_energy),
+        entropy=np.array(tp.entropy),
+        heat_capacity=np.array(tp.heat_capacity),
+        n_atoms=len(phonon.primitive),
+    )
+
+
+@dataclass
+class FrequencySummary:
+    """Extremes of the phonon spectrum over a band path and a mesh.
+
+    Attributes
+    ----------
+    min_frequency, max_frequency : float, THz
+    has_imaginary : bool
+        True when some frequency is below ``-imaginary_tolerance``.
+    lowest_qpoint : ndarray, shape (3,)
+        Reduced q-point of ``min_frequency``.
+    imaginary_tolerance : float, THz
+    """
+
+    min_frequency: float
+    max_frequency: float
+    has_imaginary: bool
+    lowest_qpoint: np.ndarray
+    imaginary_tolerance: float
+
+
+def frequency_summary(
+    phonon: Phonopy, band: BandStructure | None = None, mesh=(8, 8, 8), imaginary_tolerance: float = 0.01
+) -> FrequencySummary:
+    """Minimum/maximum frequencies and detection of imaginary modes.
+
+    Parameters
+    ----------
+    phonon : phonopy.Phonopy
+        With force constants.
+    band : BandStructure, optional
+        Band structure to include; computed with :func:`band_structure` when None.
+    mesh : 3 ints or float
+        Γ-centred mesh also scanned.
+    imaginary_tolerance : float, THz
+        Frequencies below ``-imaginary_tolerance`` count as imaginary.
+
+    Returns
+    -------
+    FrequencySummary
+    """
+    _require_force_constants(phonon)
+    if imaginary_tolerance < 0:
+        raise ValueError(f"imaginary_tolerance must be >= 0, got {imaginary_tolerance}")
+    if band is None:
+        band = band_structure(phonon)
+    result = phonon.run_mesh(mesh, is_gamma_center=True)
+    qpoints = np.concatenate([np.concatenate(band.qpoints), np.array(result.qpoints)])
+    freqs = np.concatenate([band.all_frequencies, np.array(result.frequencies)])
+    lowest = np.unravel_index(np.argmin(freqs), freqs.shape)
+    fmin = float(freqs[lowest])
+    return FrequencySummary(
+        min_frequency=fmin,
+        max_frequency=float(freqs.max()),
+        has_imaginary=fmin < -imaginary_tolerance,
+        lowest_qpoint=qpoints[lowest[0]],
+        imaginary_tolerance=imaginary_tolerance,
+    )

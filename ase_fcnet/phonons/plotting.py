@@ -1,0 +1,113 @@
+"""Matplotlib figures for phonon results, drawn without pyplot or global state.
+
+Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas and
+saved atomically; importing this module does not touch the global backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .analysis import DOS, BandStructure, ThermalProperties
+from .io import atomic_write
+
+GAS_CONSTANT = 8.314462618  # J/K/mol
+
+
+def _save(fig: Figure, path) -> None:
+    FigureCanvasAgg(fig)
+    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
+
+
+def _frequency_limits(values: np.ndarray) -> tuple[float, float]:
+    fmin, fmax = float(np.min(values)), float(np.max(values))
+    span = max(fmax - min(fmin, 0.0), 1e-3)
+    lower = min(fmin, 0.0) - 0.04 * span
+    return lower, fmax + 0.05 * span
+
+
+def plot_band_dos(band: BandStructure, dos: DOS | None, path) -> Figure:
+    """Band structure (left) and total/element-projected DOS (right).
+
+    Negative (imaginary) frequencies are shown in full; a dashed line marks zero.
+
+    Parameters
+    ----------
+    band : BandStructure
+        From :func:`ase_fcnet.phonons.band_structure`; frequencies in THz.
+    dos : DOS or None
+        From :func:`ase_fcnet.phonons.dos`; omitted panel when None.
+    path : str or os.PathLike
+        Output image (format from the suffix, e.g. ``.png``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = band.all_frequencies
+    if dos is not None:
+        values = np.concatenate([values.ravel(), dos.frequency_points[dos.total_dos > 0]])
+    ylim = _frequency_limits(values)
+    fig = Figure(figsize=(8.0, 4.8) if dos is not None else (6.0, 4.8), layout="constrained")
+    if dos is not None:
+        ax_band, ax_dos = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1]})
+    else:
+        ax_band, ax_dos = fig.subplots(), None
+
+    for dist, freq in zip(band.distances, band.frequencies):
+        ax_band.plot(dist, freq, color="tab:blue", lw=1.2)
+    for x in band.label_positions[1:-1]:
+        ax_band.axvline(x, color="0.6", lw=0.6)
+    ax_band.axhline(0.0, color="k", ls="--", lw=0.8)
+    ax_band.set_xticks(band.label_positions, band.labels)
+    ax_band.set_xlim(band.label_positions[0], band.label_positions[-1])
+    ax_band.set_ylim(*ylim)
+    ax_band.set_ylabel("Frequency (THz)")
+    ax_band.set_title(f"Phonon bands ({band.path})")
+
+    if ax_dos is not None:
+        ax_dos.plot(dos.total_dos, dos.frequency_points, color="k", lw=1.2, label="total")
+        for element, pdos in dos.pdos_by_element.items():
+            ax_dos.plot(pdos, dos.frequency_points, lw=1.0, label=element)
+        ax_dos.axhline(0.0, color="k", ls="--", lw=0.8)
+        ax_dos.set_xlim(0.0, 1.05 * float(dos.total_dos.max()))
+        ax_dos.set_xlabel("DOS (states/THz)")
+        ax_dos.legend(loc="upper right", fontsize="small")
+    _save(fig, path)
+    return fig
+
+
+def plot_thermal(thermal: ThermalProperties, path) -> Figure:
+    """Free energy, entropy and heat capacity versus temperature.
+
+    The Dulong–Petit limit ``3 n R`` of the heat capacity is drawn dashed.
+
+    Parameters
+    ----------
+    thermal : ThermalProperties
+        From :func:`ase_fcnet.phonons.thermal_properties`.
+    path : str or os.PathLike
+        Output image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = Figure(figsize=(6.0, 4.5), layout="constrained")
+    ax = fig.subplots()
+    t = thermal.temperatures
+    ax.plot(t, thermal.free_energy, label="F (kJ/mol)")
+    ax.plot(t, thermal.entropy, label="S (J/K/mol)")
+    ax.plot(t, thermal.heat_capacity, label="$C_V$ (J/K/mol)")
+    limit = 3 * thermal.n_atoms * GAS_CONSTANT
+    ax.axhline(limit, color="tab:green", ls="--", lw=0.8, label=f"3nR = {limit:.1f} J/K/mol")
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_xlim(t[0], t[-1])
+    ax.set_xlabel("Temperature (K)")
+    ax.set_title(f"Harmonic thermal properties per mole of primitive cells ({thermal.n_atoms} atoms)")
+    ax.legend(fontsize="small")
+    _save(fig, path)
+    return fig
