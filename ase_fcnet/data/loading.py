@@ -9,7 +9,7 @@ from pathlib import Path
 from .phonopy_io import COMPRESSION_SUFFIXES, YAML_NAMES, read_phonopy
 from .sample import Sample
 
-__all__ = ["load_dataset", "find_phonopy_yamls"]
+__all__ = ["find_phonopy_yamls", "load_dataset"]
 
 _SIDE_FILES = ("FORCE_SETS", "FORCE_CONSTANTS", "force_constants.hdf5")
 _PREFIX_ENDS = ("_", "-", ".")

@@ -22,7 +22,7 @@ from phonopy.interface.calculator import (
     get_force_constant_conversion_factor,
 )
 
-__all__ = ["read_force_sets", "read_force_constants", "calculator_units"]
+__all__ = ["calculator_units", "read_force_constants", "read_force_sets"]
 
 
 def calculator_units(calculator: str | None, source: str | os.PathLike) -> Any:
@@ -76,12 +76,16 @@ def _numbers(path: Path, lineno: int, tokens: list[str], count: int, what: str) 
     try:
         return [float(t) for t in tokens]
     except ValueError as exc:
-        raise ValueError(f"{path}: line {lineno}: non-numeric {what}: {' '.join(tokens)!r}") from exc
+        raise ValueError(
+            f"{path}: line {lineno}: non-numeric {what}: {' '.join(tokens)!r}"
+        ) from exc
 
 
 def _integer(path: Path, lineno: int, tokens: list[str], what: str) -> int:
     if len(tokens) != 1:
-        raise ValueError(f"{path}: line {lineno}: expected one integer ({what}), got {' '.join(tokens)!r}")
+        raise ValueError(
+            f"{path}: line {lineno}: expected one integer ({what}), got {' '.join(tokens)!r}"
+        )
     try:
         return int(tokens[0])
     except ValueError as exc:
@@ -135,12 +139,15 @@ def read_force_sets(
     first_no, first = lines[0]
     if len(first) == 6:
         if n_atoms is None:
-            raise ValueError(f"{path}: type-2 FORCE_SETS needs the number of atoms of the supercell")
+            raise ValueError(
+                f"{path}: type-2 FORCE_SETS needs the number of atoms of the supercell"
+            )
         rows = np.array([_numbers(path, no, tok, 6, "displacement and force") for no, tok in lines])
         if len(rows) % n_atoms != 0:
             raise ValueError(
                 f"{path}: {len(rows)} data lines are not a whole number of supercells of "
-                f"{n_atoms} atoms" + (f" (supercell from {supercell_source})" if supercell_source else "")
+                f"{n_atoms} atoms"
+                + (f" (supercell from {supercell_source})" if supercell_source else "")
             )
         rows = rows.reshape(-1, n_atoms, 6)
         dataset = {"displacements": rows[:, :, :3] * to_A, "forces": rows[:, :, 3:] * to_eVA}
@@ -176,7 +183,9 @@ def read_force_sets(
         if not 1 <= atom <= natom:
             raise ValueError(f"{path}: line {no}: displaced atom {atom} is not in 1..{natom}")
         disp = np.array(_numbers(path, *block[1], 3, f"displacement {k + 1}")) * to_A
-        forces = np.array([_numbers(path, n, t, 3, f"force of displacement {k + 1}") for n, t in block[2:]])
+        forces = np.array(
+            [_numbers(path, n, t, 3, f"force of displacement {k + 1}") for n, t in block[2:]]
+        )
         forces *= to_eVA
         if not (np.all(np.isfinite(disp)) and np.all(np.isfinite(forces))):
             raise ValueError(f"{path}: non-finite displacement or forces in displacement {k + 1}")
@@ -216,11 +225,15 @@ def _fc_text_rows(path: Path) -> np.ndarray:
             try:
                 i_atom, j_atom = int(tok[0]), int(tok[1])
             except (ValueError, IndexError) as exc:
-                raise ValueError(f"{path}: line {lineno}: expected 'i j' atom indices, got {lines[lineno - 1]!r}") from exc
+                raise ValueError(
+                    f"{path}: line {lineno}: expected 'i j' atom indices, got {lines[lineno - 1]!r}"
+                ) from exc
             if j == 0:
                 rows[a] = i_atom - 1
             elif i_atom - 1 != rows[a] or j_atom != j + 1:
-                raise ValueError(f"{path}: line {lineno}: block 'i j' = {i_atom} {j_atom} out of order")
+                raise ValueError(
+                    f"{path}: line {lineno}: block 'i j' = {i_atom} {j_atom} out of order"
+                )
     return rows
 
 
@@ -291,10 +304,14 @@ def read_force_constants(
             fc = parse_FORCE_CONSTANTS(path)
         fc = np.array(fc, dtype=np.float64) * get_force_constant_conversion_factor(unit, None)
     except Exception as exc:
-        raise ValueError(f"{path}: cannot be read as force constants ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"{path}: cannot be read as force constants ({type(exc).__name__}: {exc})"
+        ) from exc
 
     if fc.ndim != 4 or fc.shape[2:] != (3, 3) or fc.shape[0] > fc.shape[1]:
-        raise ValueError(f"{path}: force constants have shape {fc.shape}, expected (M, N, 3, 3) with M <= N")
+        raise ValueError(
+            f"{path}: force constants have shape {fc.shape}, expected (M, N, 3, 3) with M <= N"
+        )
     m, n = fc.shape[:2]
     if n_cell is not None and n != n_cell:
         raise _mismatch(path, "holds force constants of", n, n_cell, supercell_source)
@@ -312,7 +329,9 @@ def read_force_constants(
         if rows is None:
             raise ValueError(f"{path}: compact force constants without p2s_map; pass p2s_map")
         if len(rows) != m:
-            raise ValueError(f"{path}: compact force constants have {m} rows but p2s_map has {len(rows)} atoms")
+            raise ValueError(
+                f"{path}: compact force constants have {m} rows but p2s_map has {len(rows)} atoms"
+            )
         fc_atoms = rows
     if not np.all(np.isfinite(fc)):
         raise ValueError(f"{path}: force constants have non-finite (NaN/inf) values")

@@ -5,7 +5,9 @@ by ``phonopy.Phonopy`` exactly as ``phonopy.load`` does, so atom order, dataset
 indices and ``primitive.p2s_map`` are phonopy's. ``phonopy.load`` itself is not
 called because it also picks up FORCE_SETS, FORCE_CONSTANTS and BORN from the
 *current working directory*, which would attach unrelated data to the yaml;
-here only files beside the yaml or passed explicitly are read.
+here only files beside the yaml or passed explicitly are read. Symmetry is
+not searched (``is_symmetry=False``): it does not change the supercell or
+``p2s_map`` and costs seconds for large supercells.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from phonopy.interface.phonopy_yaml import PhonopyYaml
 from .phonopy_files import calculator_units, read_force_constants, read_force_sets
 from .sample import Sample
 
-__all__ = ["read_phonopy", "YAML_NAMES", "COMPRESSION_SUFFIXES"]
+__all__ = ["COMPRESSION_SUFFIXES", "YAML_NAMES", "read_phonopy"]
 
 #: Standard phonopy yaml names, in the order a folder is searched.
 YAML_NAMES = ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml")
@@ -53,6 +55,7 @@ def _build_phonopy(ph_yaml: PhonopyYaml, path: Path) -> Phonopy:
             np.eye(3, dtype=np.int64) if smat is None else smat,
             primitive_matrix="auto" if pmat is None else pmat,
             calculator=ph_yaml.calculator,
+            is_symmetry=False,
             log_level=0,
         )
     except Exception as exc:
@@ -69,7 +72,7 @@ def _build_phonopy(ph_yaml: PhonopyYaml, path: Path) -> Phonopy:
 
 def _to_ase(cell: Any, to_A: float) -> Atoms:
     atoms = Atoms(
-        symbols=list(cell.symbols),
+        numbers=np.asarray(cell.numbers, dtype=np.int64),
         positions=np.asarray(cell.positions, dtype=np.float64) * to_A,
         cell=np.asarray(cell.cell, dtype=np.float64) * to_A,
         pbc=True,
@@ -261,6 +264,8 @@ def read_phonopy(
         dataset = read_force_sets(
             fs_file, n_atoms, calculator=ph_yaml.calculator, supercell_source=path
         )
+        if not _n_snapshots(dataset):
+            raise ValueError(f"{fs_file}: FORCE_SETS holds no displaced supercells")
         if _n_snapshots(yaml_dataset):
             yaml_disps = _all_displacements(yaml_dataset, n_atoms, units.distance_to_A)
             fs_disps = _all_displacements(dataset, n_atoms, 1.0)
@@ -279,7 +284,9 @@ def read_phonopy(
         samples = _dataset_samples(yaml_dataset, base, str(path), scale)
     elif _n_snapshots(yaml_dataset):
         if fc_sample is None:
-            raise ValueError(f"{path}: displacement dataset has no forces (no FORCE_SETS beside it)")
+            raise ValueError(
+                f"{path}: displacement dataset has no forces (no FORCE_SETS beside it)"
+            )
         warnings.warn(
             f"{path}: displacement dataset has no forces (no FORCE_SETS beside it); "
             f"only the force constants from {fc_sample.source} are used.",
