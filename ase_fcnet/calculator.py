@@ -1,6 +1,7 @@
 """ASE calculator wrapping an FCNet energy model."""
 from __future__ import annotations
 
+import copy
 import os
 from typing import Callable, Sequence
 
@@ -45,7 +46,7 @@ def resolve_model(model, device: torch.device, dtype: torch.dtype) -> FCNet:
     if isinstance(model, (str, os.PathLike)):
         return load_model(model, dtype=dtype, device=device)
     if isinstance(model, FCNet):
-        return model.to(device=device, dtype=dtype)
+        return copy.deepcopy(model).to(device=device, dtype=dtype)
     raise TypeError(f"model must be a model file path or an FCNet, got {type(model).__name__}")
 
 
@@ -56,7 +57,8 @@ class FCNetCalculator(Calculator):
     ----------
     model : str, path-like or FCNet, optional
         A model file written by :func:`ase_fcnet.model.save_model`, or a model
-        object. ``None`` uses the model bundled with the package.
+        object (a copy is taken, so the caller's model is left as it was).
+        ``None`` uses the model bundled with the package.
     device : str or torch.device, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``…; ``None``/``"auto"`` picks CUDA when available.
     dtype : {"float64", "float32"}

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 from ase_fcnet._version import __version__
@@ -39,6 +40,29 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
+def plain(value: Any, key: str = "metadata") -> Any:
+    """Convert to types ``torch.load(weights_only=True)`` accepts, or raise naming the key.
+
+    numpy scalars and arrays become Python numbers and lists, paths become strings.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{key}: cannot store a {type(value).__name__} in a model file "
+                    "(use numbers, strings, lists, dicts or tensors)")
+
+
 def model_to_dict(model: FCNet, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The plain-dict form of a model (CPU tensors, dtype kept)."""
     return {
@@ -46,7 +70,7 @@ def model_to_dict(model: FCNet, metadata: Mapping[str, Any] | None = None) -> di
         "package_version": __version__,
         "model_config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metadata": dict(metadata or {}),
+        "metadata": plain(dict(metadata or {})),
     }
 
 
@@ -90,7 +114,10 @@ def model_from_dict(
         config = ModelConfig.from_dict(data["model_config"])
     except ValueError as err:
         raise ModelFileError(f"{source}: {err}") from err
-    model = build_model(config, dtype=dtype, device=device)
+    try:
+        model = build_model(config, dtype=dtype, device=device)
+    except (ValueError, RuntimeError) as err:
+        raise ModelFileError(f"{source}: cannot build the stored architecture: {err}") from err
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as err:

@@ -5,11 +5,13 @@ checkpoint's stored arguments) becomes typed builder arguments.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 import torch
 from ase.data import chemical_symbols
+from e3nn import o3
 
 from ase_fcnet.model.fcnet import FCNet
 
@@ -57,6 +59,9 @@ class ModelConfig:
     envelope_p: int = 6
 
     def __post_init__(self):
+        if isinstance(self.species, str):
+            raise ValueError(f"model config: species must be a list of element symbols, "
+                             f"got the string {self.species!r}")
         species = tuple(self.species)
         object.__setattr__(self, "species", species)
         if not species:
@@ -66,8 +71,10 @@ class ModelConfig:
             raise ValueError(f"model config: unknown element symbol(s) {bad}")
         if len(set(species)) != len(species):
             raise ValueError(f"model config: duplicate species in {list(species)}")
-        if self.cutoff <= 0:
-            raise ValueError(f"model config: cutoff must be > 0 Å, got {self.cutoff}")
+        if not (math.isfinite(self.cutoff) and self.cutoff > 0):
+            raise ValueError(f"model config: cutoff must be a finite number > 0 Å, got {self.cutoff}")
+        if self.envelope_p < 2:
+            raise ValueError(f"model config: envelope_p must be >= 2 (C² energy), got {self.envelope_p}")
         for name in ("num_layers", "scalar_channels", "num_radial", "radial_hidden",
                      "num_heads", "readout_hidden"):
             if int(getattr(self, name)) < 1:
@@ -90,12 +97,10 @@ class ModelConfig:
         for key, value in data.items():
             if key == "species":
                 kwargs[key] = tuple(str(s) for s in value)
+            elif known[key].type in ("int", int):
+                kwargs[key] = _integer(key, value)
             else:
-                typ = int if known[key].type in ("int", int) else float
-                try:
-                    kwargs[key] = typ(value)
-                except (TypeError, ValueError) as err:
-                    raise ValueError(f"model config: {key}={value!r} is not a number") from err
+                kwargs[key] = _number(key, value)
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +108,24 @@ class ModelConfig:
         data = asdict(self)
         data["species"] = list(self.species)
         return data
+
+
+def _number(key: str, value: Any) -> float:
+    """A float from a number or a numeric string (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"model config: {key}={value!r} is not a number")
+    try:
+        return float(value)
+    except ValueError as err:
+        raise ValueError(f"model config: {key}={value!r} is not a number") from err
+
+
+def _integer(key: str, value: Any) -> int:
+    """An int from an integral number or string; 2.5 or True are refused."""
+    number = _number(key, value)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"model config: {key}={value!r} is not an integer")
+    return int(number)
 
 
 def build_model(
@@ -130,7 +153,22 @@ def build_model(
             torch.manual_seed(seed)
             model = FCNet(**_kwargs(config))
     model.config = config
+    _exact_wigner_3j(model)
     return model.to(device=device, dtype=dtype)
+
+
+def _exact_wigner_3j(model: torch.nn.Module) -> None:
+    """Recompute e3nn's Wigner-3j buffers in float64.
+
+    e3nn builds them in torch's default dtype (float32 here), which leaves
+    ~6e-9 rounding in a float64 model and breaks equivariance at that level.
+    The buffers are not part of model files, so this also fixes loaded models.
+    """
+    for name, buf in model.named_buffers():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf.startswith("_w3j_"):
+            l1, l2, l3 = (int(x) for x in leaf[len("_w3j_"):].split("_"))
+            buf.data = o3.wigner_3j(l1, l2, l3, dtype=torch.float64, device=buf.device)
 
 
 def _kwargs(config: ModelConfig) -> dict[str, Any]:

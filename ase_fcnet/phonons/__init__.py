@@ -30,8 +30,8 @@ from .io import (
 from .plotting import plot_band_dos, plot_thermal
 
 __all__ = [
-    "BandStructure",
     "DOS",
+    "BandStructure",
     "FrequencySummary",
     "ThermalProperties",
     "atomic_write",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse
@@ -110,6 +110,47 @@ def _as_vectors(vectors, n_atoms: int) -> np.ndarray:
     return vectors
 
 
+def _hessian_operator(calculator, atoms: Atoms) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """Return ``(apply, source)`` where ``apply(vectors (K, N, 3)) -> H @ v (K, N, 3)``."""
+    n_atoms = len(atoms)
+    if hasattr(calculator, "hessian_vector_products"):
+        return (lambda vectors: calculator.hessian_vector_products(atoms, vectors)), "hessian_vector_products"
+    if hasattr(calculator, "get_hessian"):
+        work = atoms.copy()
+        work.calc = calculator
+        work.get_potential_energy()
+        hessian = calculator.get_hessian(work)
+        if hessian is None:
+            raise RuntimeError("calculator.get_hessian returned None")
+        if not scipy.sparse.issparse(hessian):
+            hessian = np.asarray(hessian, dtype=float)
+        if hessian.shape != (3 * n_atoms, 3 * n_atoms):
+            raise RuntimeError(
+                f"calculator.get_hessian returned shape {hessian.shape}, expected "
+                f"({3 * n_atoms}, {3 * n_atoms}) for {n_atoms} atoms"
+            )
+
+        def apply(vectors):
+            flat = vectors.reshape(len(vectors), 3 * n_atoms).T
+            return np.asarray(hessian @ flat).T.reshape(vectors.shape)
+
+        return apply, "get_hessian"
+    raise TypeError(
+        f"calculator {type(calculator).__name__} provides no analytic Hessian "
+        "(neither hessian_vector_products(atoms, vectors) nor get_hessian(atoms)); "
+        'use method="finite-displacement" instead'
+    )
+
+
+def _apply_checked(apply, source: str, vectors: np.ndarray) -> np.ndarray:
+    hv = np.asarray(apply(vectors), dtype=float)
+    if hv.shape != vectors.shape:
+        raise RuntimeError(f"calculator.{source} returned shape {hv.shape}, expected {vectors.shape}")
+    if not np.all(np.isfinite(hv)):
+        raise RuntimeError(f"calculator.{source} returned non-finite values")
+    return hv
+
+
 def hessian_vector_products(calculator, atoms: Atoms, vectors) -> np.ndarray:
     """Hessian-vector products ``H @ v`` of the energy at the configuration ``atoms``.
 
@@ -136,39 +177,9 @@ def hessian_vector_products(calculator, atoms: Atoms, vectors) -> np.ndarray:
     ndarray, shape (K, N, 3), eV/Å² times the unit of ``vectors``
         ``(H @ v)[k, i, a] = sum_{j, b} d²E/dr_ia dr_jb v[k, j, b]``.
     """
-    n_atoms = len(atoms)
-    vectors = _as_vectors(vectors, n_atoms)
-    if hasattr(calculator, "hessian_vector_products"):
-        hv = np.asarray(calculator.hessian_vector_products(atoms, vectors), dtype=float)
-        source = "hessian_vector_products"
-    elif hasattr(calculator, "get_hessian"):
-        work = atoms.copy()
-        work.calc = calculator
-        work.get_potential_energy()
-        hessian = calculator.get_hessian(work)
-        if hessian is None:
-            raise RuntimeError("calculator.get_hessian returned None")
-        if not scipy.sparse.issparse(hessian):
-            hessian = np.asarray(hessian, dtype=float)
-        if hessian.shape != (3 * n_atoms, 3 * n_atoms):
-            raise RuntimeError(
-                f"calculator.get_hessian returned shape {hessian.shape}, expected "
-                f"({3 * n_atoms}, {3 * n_atoms}) for {n_atoms} atoms"
-            )
-        flat = vectors.reshape(len(vectors), 3 * n_atoms).T
-        hv = np.asarray(hessian @ flat, dtype=float).T.reshape(vectors.shape)
-        source = "get_hessian"
-    else:
-        raise TypeError(
-            f"calculator {type(calculator).__name__} provides no analytic Hessian "
-            "(neither hessian_vector_products(atoms, vectors) nor get_hessian(atoms)); "
-            'use method="finite-displacement" instead'
-        )
-    if hv.shape != vectors.shape:
-        raise RuntimeError(f"calculator.{source} returned shape {hv.shape}, expected {vectors.shape}")
-    if not np.all(np.isfinite(hv)):
-        raise RuntimeError(f"calculator.{source} returned non-finite values")
-    return hv
+    vectors = _as_vectors(vectors, len(atoms))
+    apply, source = _hessian_operator(calculator, atoms)
+    return _apply_checked(apply, source, vectors)
 
 
 def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size: int = 96) -> np.ndarray:
@@ -181,7 +192,8 @@ def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size:
     calculator : object
         Calculator following the :func:`hessian_vector_products` protocol.
     chunk_size : int
-        Number of unit vectors sent to the calculator per call.
+        Number of unit vectors applied per call (bounds the memory of
+        ``hessian_vector_products`` implementations).
 
     Returns
     -------
@@ -191,9 +203,10 @@ def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size:
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     n_atoms = len(atoms_supercell)
+    apply, source = _hessian_operator(calculator, atoms_supercell)
     identity = np.eye(3 * n_atoms).reshape(3 * n_atoms, n_atoms, 3)
     rows = [
-        hessian_vector_products(calculator, atoms_supercell, identity[start : start + chunk_size])
+        _apply_checked(apply, source, identity[start : start + chunk_size])
         for start in range(0, 3 * n_atoms, chunk_size)
     ]
     hessian = np.concatenate(rows).reshape(n_atoms, 3, n_atoms, 3)

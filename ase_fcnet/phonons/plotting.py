@@ -70,12 +70,13 @@ def plot_band_dos(band: BandStructure, dos: DOS | None, path) -> Figure:
 
     if ax_dos is not None:
         ax_dos.plot(dos.total_dos, dos.frequency_points, color="k", lw=1.2, label="total")
-        for element, pdos in dos.pdos_by_element.items():
-            ax_dos.plot(pdos, dos.frequency_points, lw=1.0, label=element)
+        if len(dos.pdos_by_element) > 1:
+            for element, pdos in dos.pdos_by_element.items():
+                ax_dos.plot(pdos, dos.frequency_points, lw=1.0, label=element)
         ax_dos.axhline(0.0, color="k", ls="--", lw=0.8)
         ax_dos.set_xlim(0.0, 1.05 * float(dos.total_dos.max()))
         ax_dos.set_xlabel("DOS (states/THz)")
-        ax_dos.legend(loc="upper right", fontsize="small")
+        ax_dos.legend(loc="lower right", fontsize="small")
     _save(fig, path)
     return fig
 
@@ -96,18 +97,24 @@ def plot_thermal(thermal: ThermalProperties, path) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    fig = Figure(figsize=(6.0, 4.5), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3, sharex=True)
     t = thermal.temperatures
-    ax.plot(t, thermal.free_energy, label="F (kJ/mol)")
-    ax.plot(t, thermal.entropy, label="S (J/K/mol)")
-    ax.plot(t, thermal.heat_capacity, label="$C_V$ (J/K/mol)")
     limit = 3 * thermal.n_atoms * GAS_CONSTANT
-    ax.axhline(limit, color="tab:green", ls="--", lw=0.8, label=f"3nR = {limit:.1f} J/K/mol")
-    ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_xlim(t[0], t[-1])
-    ax.set_xlabel("Temperature (K)")
-    ax.set_title(f"Harmonic thermal properties per mole of primitive cells ({thermal.n_atoms} atoms)")
-    ax.legend(fontsize="small")
+    panels = [
+        (thermal.free_energy, "Free energy F (kJ/mol)", "tab:blue"),
+        (thermal.entropy, "Entropy S (J/K/mol)", "tab:orange"),
+        (thermal.heat_capacity, "Heat capacity $C_V$ (J/K/mol)", "tab:green"),
+    ]
+    for ax, (values, label, color) in zip(axes, panels):
+        ax.plot(t, values, color=color, lw=1.5)
+        ax.set_ylabel(label)
+        ax.set_xlabel("Temperature (K)")
+        ax.set_xlim(t[0], t[-1])
+        ax.grid(alpha=0.3)
+    axes[0].axhline(0.0, color="k", lw=0.5)
+    axes[2].axhline(limit, color="k", ls="--", lw=0.8, label=f"3nR = {limit:.1f} J/K/mol")
+    axes[2].legend(loc="lower right", fontsize="small")
+    fig.suptitle(f"Harmonic thermal properties per mole of primitive cells ({thermal.n_atoms} atoms)")
     _save(fig, path)
     return fig
