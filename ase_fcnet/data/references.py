@@ -8,18 +8,25 @@ matscipy pitfalls handled here
 ------------------------------
 * ``Manybody.get_hessian(atoms)`` sizes its output with ``len(self.atoms)``,
   i.e. the structure of the *previous* calculation. Asking a calculator that
-  last saw an 8-atom cell for the Hessian of a 54-atom cell gives a wrong-sized
-  matrix (a 192×192 Hessian came back for 54 atoms, and one run ended in heap
-  corruption). :func:`analytic_hessian` therefore evaluates the energy of
+  last saw another cell gives a wrong-sized matrix or worse (reported: a
+  192×192 Hessian for 54 atoms, and heap corruption; with matscipy 1.3.1 an
+  8-atom → 54-atom call raised a broadcasting ValueError and the process then
+  segfaulted). :func:`analytic_hessian` therefore evaluates the energy of
   ``atoms`` first, so the calculator is updated, and checks the shape.
 * matscipy 1.3's Manybody Hessian is wrong for bond-order potentials
   (Tersoff) when an atom has neighbours of *different* species within the
-  cutoff (e.g. a Si with both C and Si neighbours in rattled SiC): the
-  triplet term evaluates ``d2G`` with the pair type of the wrong bond. It is
-  correct for single-species environments and for Stillinger–Weber (whose
-  ``d22F`` vanishes). :func:`hessian_column_error` measures such errors
-  against central finite differences of the forces; the data generator uses it
-  to reject a bad analytic Hessian.
+  cutoff (e.g. a Si with both C and Si neighbours in rattled SiC): its loop
+  over triplet pairs passes the type of bond il where that of bond ij is due
+  to ``d2G``. It is correct for single-species environments and for
+  Stillinger–Weber (whose ``d22F`` vanishes). :func:`hessian_column_error`
+  measures such errors against central force differences;
+  :func:`analytic_force_constants` uses it to reject a bad Hessian.
+* That loop runs in Python, about ``sum_i n_i (n_i - 1)**2`` iterations for
+  n_i neighbours within the cutoff (roughly 0.25 ms each): 0.5 s for 64-atom
+  diamond Si, but ~60 s once the 12 second neighbours of Si enter the
+  Stillinger–Weber cutoff (3 % compression), and minutes for β-tin Si (SW) or
+  rock-salt SiC (Tersoff). :func:`matscipy_hessian_cost` estimates that count
+  so that callers can choose finite displacements instead.
 """
 
 from __future__ import annotations
@@ -29,20 +36,33 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+from phonopy import Phonopy
 
 __all__ = [
+    "HESSIAN_TOL",
     "REFERENCES",
-    "reference_calculator",
+    "InaccurateHessianError",
+    "analytic_force_constants",
     "analytic_hessian",
     "hessian_column_error",
+    "matscipy_hessian_cost",
+    "reference_calculator",
 ]
+
+#: Largest accepted deviation (eV/Å²) of an analytic Hessian column from central
+#: force differences at 1e-3 Å (whose own error is <~1e-4 eV/Å² for Si and SiC).
+HESSIAN_TOL = 1e-3
+
+
+class InaccurateHessianError(RuntimeError):
+    """An analytic Hessian failed a consistency check (asymmetry, forces)."""
 
 
 def _sw_si() -> Calculator:
     from matscipy.calculators.manybody import Manybody
     from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
-        StillingerWeber,
         Stillinger_Weber_PRB_31_5262_Si,
+        StillingerWeber,
     )
 
     return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
@@ -67,8 +87,14 @@ def _emt() -> Calculator:
 #: Reference name -> (factory returning a fresh calculator, one-line description).
 REFERENCES: dict[str, tuple[Callable[[], Calculator], str]] = {
     "sw-si": (_sw_si, "Stillinger-Weber Si, PRB 31, 5262 (1985), matscipy Manybody"),
-    "tersoff-sic": (_tersoff_sic, "Erhart-Albe Tersoff Si/C, PRB 71, 035211 (2005), matscipy"),
-    "emt": (_emt, "ASE effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt; for tests)"),
+    "tersoff-sic": (
+        _tersoff_sic,
+        "Erhart-Albe Tersoff Si/C, PRB 71, 035211 (2005), matscipy",
+    ),
+    "emt": (
+        _emt,
+        "ASE effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt; for tests)",
+    ),
 }
 
 
@@ -127,8 +153,9 @@ def analytic_hessian(atoms: Atoms, calc: Calculator, symmetry_tol: float = 1e-8)
     TypeError
         If ``calc`` has no ``get_hessian``.
     RuntimeError
-        If the Hessian does not have shape (3N, 3N) (stale neighbour list) or is
-        not symmetric to round-off.
+        If the Hessian does not have shape (3N, 3N) (stale neighbour list).
+    InaccurateHessianError
+        If it is not symmetric to round-off.
     """
     if not callable(getattr(calc, "get_hessian", None)):
         raise TypeError(f"{type(calc).__name__} has no get_hessian method")
@@ -150,7 +177,7 @@ def analytic_hessian(atoms: Atoms, calc: Calculator, symmetry_tol: float = 1e-8)
     asym = float(np.abs(hess - hess.T).max())
     scale = max(1.0, float(np.abs(hess).max()))
     if asym > symmetry_tol * scale:
-        raise RuntimeError(f"Hessian is not symmetric: max|H - H^T| = {asym:.3e} eV/Å²")
+        raise InaccurateHessianError(f"Hessian is not symmetric: max|H - H^T| = {asym:.3e} eV/Å²")
     return 0.5 * (hess + hess.T)
 
 
@@ -165,8 +192,8 @@ def hessian_column_error(
 
     For each ``(i, n)`` the column ``H[:, 3i:3i+3] @ n`` (n normalised) is
     compared with ``-(F(+h n) - F(-h n)) / (2h)`` where atom i is displaced by
-    ``±h n``. The finite-difference error is O(h²) (about 1e-5 eV/Å² for
-    Si/SiC at h = 1e-3 Å), far below the errors this is meant to catch.
+    ``±h n``. The finite-difference error is O(h²): at most 1e-4 eV/Å² was
+    measured for Si, C and SiC at h = 1e-3 Å, far below the errors this catches.
 
     Parameters
     ----------
@@ -201,3 +228,83 @@ def hessian_column_error(
         col = hessian[:, 3 * i : 3 * i + 3] @ n
         worst = max(worst, float(np.abs(col - fd).max()))
     return worst
+
+
+def matscipy_hessian_cost(atoms: Atoms, calc: Calculator) -> int | None:
+    """Estimated iterations of the Python loop in matscipy's Manybody Hessian.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Periodic structure (N atoms).
+    calc : Calculator
+        Calculator; only those with ``get_cutoff(atoms)`` (matscipy Manybody,
+        cutoff in Å) are estimated.
+
+    Returns
+    -------
+    int or None
+        ``sum_i n_i (n_i - 1)**2`` with n_i the number of neighbours of atom i
+        within the cutoff (periodic images included); None when ``calc`` has no
+        ``get_cutoff``.
+    """
+    get_cutoff = getattr(calc, "get_cutoff", None)
+    if not callable(get_cutoff):
+        return None
+    from ase.neighborlist import neighbor_list
+
+    first = neighbor_list("i", atoms, float(get_cutoff(atoms)))
+    n = np.bincount(first, minlength=len(atoms)).astype(np.int64)
+    return int(np.sum(n * (n - 1) ** 2))
+
+
+def _displacement_directions(phonon: Phonopy) -> list[tuple[int, np.ndarray]]:
+    """Distinct (atom, unit direction up to sign) of phonopy's displacements."""
+    seen: dict[tuple, tuple[int, np.ndarray]] = {}
+    for d in phonon.dataset["first_atoms"]:
+        n = np.asarray(d["displacement"], dtype=np.float64)
+        n = n / np.linalg.norm(n)
+        n = -n if n[np.flatnonzero(np.abs(n) > 1e-8)[0]] < 0 else n
+        seen.setdefault((int(d["number"]), *np.round(n, 6)), (int(d["number"]), n))
+    return list(seen.values())
+
+
+def analytic_force_constants(
+    phonon: Phonopy, calc: Calculator, tol: float = HESSIAN_TOL
+) -> tuple[np.ndarray, float]:
+    """Compact phonopy force constants from a checked analytic supercell Hessian.
+
+    Parameters
+    ----------
+    phonon : phonopy.Phonopy
+        With displacements generated; its supercell (N atoms) is differentiated.
+    calc : Calculator
+        Calculator with ``get_hessian`` (see :func:`analytic_hessian`).
+    tol : float
+        Largest accepted :func:`hessian_column_error`, eV/Å², over the atoms and
+        directions phonopy displaces.
+
+    Returns
+    -------
+    fc : numpy.ndarray
+        Shape (n_primitive, N, 3, 3), eV/Å²: rows ``phonon.primitive.p2s_map``
+        of the full ``fc[i, j, a, b] = H[3i+a, 3j+b]``.
+    error : float
+        The measured column error, eV/Å².
+
+    Raises
+    ------
+    InaccurateHessianError
+        If the Hessian is not symmetric or its column error exceeds ``tol``.
+    """
+    cell = phonon.supercell
+    atoms = Atoms(symbols=list(cell.symbols), cell=cell.cell, positions=cell.positions, pbc=True)
+    hess = analytic_hessian(atoms, calc)
+    err = hessian_column_error(atoms, calc, hess, _displacement_directions(phonon))
+    if err > tol:
+        raise InaccurateHessianError(
+            f"analytic Hessian deviates from central force differences by {err:.3e} eV/Å²"
+        )
+    n = len(atoms)
+    fc = hess.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(fc[phonon.primitive.p2s_map]), err

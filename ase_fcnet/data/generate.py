@@ -1,0 +1,363 @@
+"""Generate phonopy reference data with any ASE calculator, as a DFT workflow would.
+
+For each structure, ``out_dir/<label>/`` receives
+
+* ``phonopy_params.yaml`` (``Phonopy.save``): unit cell, supercell and
+  primitive matrices, the displacement dataset (phonopy's 0.01 Å displacements
+  with the raw forces and ``supercell_energy`` of every displaced supercell;
+  phonopy writes energies with 8 decimals) and the compact force constants
+  (eV/Å²). Written last, via a temporary file and ``os.replace``: its presence
+  marks a finished structure.
+* ``FORCE_CONSTANTS``: the same compact force constants (rows ``p2s_map``).
+* ``labels.json``: energy (eV), forces (eV/Å, (N, 3)) and stress (eV/Å³, ASE
+  Voigt order xx yy zz yz xz xy, when the calculator provides it) of the
+  perfect supercell, with the supercell matrix, how the force constants were
+  obtained, and the wall time.
+
+Force constants come from the calculator's analytic Hessian of the supercell
+when it has ``get_hessian`` (method ``"analytic"``), after checking its columns
+against central force differences; otherwise (``"finite-displacement"``)
+phonopy fits them to the displacement forces minus the perfect-supercell
+(residual) forces. ``method="auto"`` uses finite displacements when matscipy's
+Hessian would be slow (estimated loop count above ``max_hessian_cost``) or
+fails its check (see :mod:`ase_fcnet.data.references`). The phonopy unit cell
+is the given structure; the primitive matrix is phonopy's symmetry guess when
+that cell is smaller, else the identity (rattled and vacancy cells).
+A final ``index.json`` lists every folder with formula, atom counts, split and
+method. Reproduce a set with::
+
+    python -m ase_fcnet.data.generate --set si --reference sw-si --out data/sw_si --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError
+from phonopy import Phonopy
+from phonopy.file_IO import write_FORCE_CONSTANTS
+from phonopy.structure.atoms import PhonopyAtoms
+from phonopy.structure.cells import guess_primitive_matrix
+from tqdm import tqdm
+
+from .prototypes import STRUCTURE_SETS, split_of, structure_set, supercell_matrix
+from .references import (
+    REFERENCES,
+    InaccurateHessianError,
+    analytic_force_constants,
+    matscipy_hessian_cost,
+    reference_calculator,
+)
+
+__all__ = ["generate_reference_data", "generate_structure", "main"]
+
+log = logging.getLogger(__name__)
+
+YAML_NAME = "phonopy_params.yaml"
+METHODS = ("auto", "analytic", "finite-displacement")
+#: Default budget of matscipy Hessian loop iterations (~0.25 ms each).
+MAX_HESSIAN_COST = 20_000
+RELAX_FMAX = 1e-4
+
+
+def _to_phonopy(atoms: Atoms) -> PhonopyAtoms:
+    return PhonopyAtoms(
+        symbols=atoms.get_chemical_symbols(),
+        cell=atoms.cell.array,
+        scaled_positions=atoms.get_scaled_positions(wrap=False),
+    )
+
+
+def _primitive_matrix(unitcell: PhonopyAtoms) -> np.ndarray:
+    pmat = guess_primitive_matrix(unitcell, symprec=1e-5)
+    return pmat if abs(np.linalg.det(pmat)) < 1.0 - 1e-6 else np.eye(3)
+
+
+def _to_ase(cell: PhonopyAtoms) -> Atoms:
+    return Atoms(symbols=list(cell.symbols), cell=cell.cell, positions=cell.positions, pbc=True)
+
+
+def _evaluate(atoms: Atoms, calc: Calculator, stress: bool = False) -> dict[str, Any]:
+    work = atoms.copy()
+    work.calc = calc
+    out: dict[str, Any] = {
+        "energy": work.get_potential_energy(),
+        "forces": work.get_forces(),
+    }
+    if stress:
+        try:
+            out["stress"] = work.get_stress(voigt=True)
+        except PropertyNotImplementedError:
+            out["stress"] = None
+    return out
+
+
+def _write_atomic(path: Path, write: Callable[[str], Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(str(tmp))
+    os.replace(tmp, path)
+
+
+def _relaxed(atoms: Atoms, calc: Calculator) -> Atoms:
+    from ase.optimize import BFGS
+
+    work = atoms.copy()
+    work.calc = calc
+    BFGS(work, logfile=None).run(fmax=RELAX_FMAX, steps=1000)
+    out = atoms.copy()
+    out.positions = work.positions
+    return out
+
+
+def generate_structure(
+    label: str,
+    atoms: Atoms,
+    calculator_factory: Callable[[], Calculator],
+    folder: str | os.PathLike,
+    supercell_min_length: float = 10.0,
+    method: str = "auto",
+    relax: bool = False,
+    max_hessian_cost: int = MAX_HESSIAN_COST,
+    distance: float = 0.01,
+) -> dict[str, Any]:
+    """Compute and write the phonopy data of one structure (see the module docstring).
+
+    Parameters
+    ----------
+    label : str
+        Structure label (stored in ``labels.json``).
+    atoms : ase.Atoms
+        Periodic unit cell, positions in Å; becomes phonopy's unit cell.
+    calculator_factory : callable
+        Returns a fresh ASE calculator; called once for this structure.
+    folder : path
+        Output folder (created).
+    supercell_min_length : float
+        Minimum plane spacing of the supercell, Å (:func:`supercell_matrix`).
+    method : {"auto", "analytic", "finite-displacement"}
+        Source of the force constants.
+    relax : bool
+        Relax the atomic positions first (fixed cell, BFGS to 1e-4 eV/Å).
+    max_hessian_cost : int
+        With ``"auto"``, use finite displacements when
+        :func:`~ase_fcnet.data.references.matscipy_hessian_cost` of the
+        supercell exceeds this.
+    distance : float
+        Phonopy displacement distance, Å.
+
+    Returns
+    -------
+    dict
+        The content written to ``labels.json``.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, or ``"analytic"`` for a calculator without ``get_hessian``.
+    InaccurateHessianError
+        ``"analytic"`` and the Hessian fails its check.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    start = time.perf_counter()
+    calc = calculator_factory()
+    has_hessian = callable(getattr(calc, "get_hessian", None))
+    if method == "analytic" and not has_hessian:
+        raise ValueError(f"method 'analytic' needs get_hessian, {type(calc).__name__} has none")
+    atoms = _relaxed(atoms, calc) if relax else atoms
+    smat = supercell_matrix(atoms.cell.array, supercell_min_length)
+    unitcell = _to_phonopy(atoms)
+    phonon = Phonopy(unitcell, smat, primitive_matrix=_primitive_matrix(unitcell), log_level=0)
+    phonon.generate_displacements(distance=distance)
+    supercell = _to_ase(phonon.supercell)
+    perfect = _evaluate(supercell, calc, stress=True)
+    results = [_evaluate(_to_ase(s), calc) for s in phonon.supercells_with_displacements]
+    forces = np.array([r["forces"] for r in results])
+
+    used, check, fc = "finite-displacement", None, None
+    cost = matscipy_hessian_cost(supercell, calc) if has_hessian else None
+    if method == "analytic" or (
+        method == "auto" and has_hessian and (cost is None or cost <= max_hessian_cost)
+    ):
+        try:
+            fc, check = analytic_force_constants(phonon, calc)
+            used = "analytic"
+        except InaccurateHessianError as exc:
+            if method == "analytic":
+                raise
+            log.warning("%s: %s; using finite displacements instead", label, exc)
+    if fc is None:  # phonopy's fit to the forces minus the residual forces
+        phonon.forces = forces - perfect["forces"][None]
+        phonon.produce_force_constants(calculate_full_force_constants=False, show_drift=False)
+        fc = np.array(phonon.force_constants)
+    phonon.forces = forces  # resets force constants: set them last
+    phonon.supercell_energies = np.array([r["energy"] for r in results])
+    phonon.force_constants = fc
+
+    labels = {
+        "label": label,
+        "units": {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3 (ASE Voigt)"},
+        "energy": float(perfect["energy"]),
+        "forces": np.asarray(perfect["forces"]).tolist(),
+        "stress": None if perfect["stress"] is None else np.asarray(perfect["stress"]).tolist(),
+        "supercell_matrix": smat.tolist(),
+        "n_atoms": len(atoms),
+        "n_supercell_atoms": len(supercell),
+        "n_displacements": len(results),
+        "force_constants_method": used,
+        "hessian_check_max_error": check,
+        "hessian_cost_estimate": cost,
+        "relaxed": bool(relax),
+        "wall_time_s": time.perf_counter() - start,
+    }
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    p2s = phonon.primitive.p2s_map
+    _write_atomic(folder / "FORCE_CONSTANTS", lambda p: write_FORCE_CONSTANTS(fc, p, p2s_map=p2s))
+    _write_atomic(folder / "labels.json", lambda p: Path(p).write_text(json.dumps(labels)))
+    _write_atomic(folder / YAML_NAME, lambda p: phonon.save(p, settings={"force_constants": True}))
+    return labels
+
+
+def generate_reference_data(
+    structures: Iterable[tuple[str, Atoms]],
+    calculator_factory: Callable[[], Calculator],
+    out_dir: str | os.PathLike,
+    supercell_min_length: float = 10.0,
+    method: str = "auto",
+    relax: bool = False,
+    progress: bool = True,
+    split: Callable[[str], str] = split_of,
+    metadata: dict[str, Any] | None = None,
+    max_hessian_cost: int = MAX_HESSIAN_COST,
+    workers: int = 1,
+) -> list[dict[str, Any]]:
+    """Write phonopy reference data for every structure; resumable.
+
+    A structure whose ``out_dir/<label>/phonopy_params.yaml`` exists is skipped
+    (that file is written last and atomically, so it marks a complete folder).
+
+    Parameters
+    ----------
+    structures : iterable of (str, ase.Atoms)
+        Unique labels (used as folder names) and periodic unit cells.
+    calculator_factory : callable
+        Zero-argument function returning a *fresh* ASE calculator; called once
+        per computed structure, e.g. ``functools.partial(reference_calculator,
+        "sw-si")`` (must be picklable when ``workers > 1``).
+    out_dir : path
+        Output directory (created).
+    supercell_min_length, method, relax, max_hessian_cost
+        See :func:`generate_structure`.
+    progress : bool
+        Show a tqdm progress bar.
+    split : callable
+        Label -> ``"train"`` or ``"held-out"``; default :func:`split_of`.
+    metadata : dict, optional
+        JSON-serialisable provenance stored in ``index.json``.
+    workers : int
+        Number of processes computing structures concurrently.
+
+    Returns
+    -------
+    list of dict
+        The ``index.json`` entries, in input order: ``folder``, ``label``,
+        ``formula``, ``n_atoms``, ``n_supercell_atoms``, ``split``, ``method``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    structures = list(structures)
+    labels = [label for label, _ in structures]
+    if len(set(labels)) != len(labels):
+        raise ValueError("structure labels must be unique")
+    todo = [(lab, at) for lab, at in structures if not (out / lab / YAML_NAME).exists()]
+    run = functools.partial(
+        generate_structure,
+        calculator_factory=calculator_factory,
+        supercell_min_length=supercell_min_length,
+        method=method,
+        relax=relax,
+        max_hessian_cost=max_hessian_cost,
+    )
+    bar = tqdm(total=len(structures), initial=len(structures) - len(todo), disable=not progress)
+    with bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                jobs = {pool.submit(run, lab, at, folder=out / lab): lab for lab, at in todo}
+                for job in as_completed(jobs):
+                    job.result()
+                    bar.set_postfix_str(jobs[job])
+                    bar.update()
+        else:
+            for lab, at in todo:
+                bar.set_postfix_str(lab)
+                run(lab, at, folder=out / lab)
+                bar.update()
+    entries = []
+    for label, atoms in structures:
+        info = json.loads((out / label / "labels.json").read_text())
+        entries.append(
+            {
+                "folder": label,
+                "label": label,
+                "formula": atoms.get_chemical_formula(),
+                "n_atoms": len(atoms),
+                "n_supercell_atoms": info["n_supercell_atoms"],
+                "split": split(label),
+                "method": info["force_constants_method"],
+            }
+        )
+    index = {"metadata": metadata or {}, "structures": entries}
+    _write_atomic(out / "index.json", lambda p: Path(p).write_text(json.dumps(index, indent=1)))
+    return entries
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: generate a named structure set with a named reference."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ase_fcnet.data.generate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--set", required=True, choices=STRUCTURE_SETS)
+    parser.add_argument("--reference", required=True, choices=sorted(REFERENCES))
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--supercell-min-length", type=float, default=10.0, help="Å")
+    parser.add_argument("--method", choices=METHODS, default="auto")
+    parser.add_argument("--relax", action="store_true", help="relax positions first")
+    parser.add_argument("--max-hessian-cost", type=int, default=MAX_HESSIAN_COST)
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
+    parser.add_argument("--no-progress", action="store_true")
+    args = vars(parser.parse_args(argv))
+    out, progress, workers = args.pop("out"), not args.pop("no_progress"), args.pop("workers")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start = time.perf_counter()
+    entries = generate_reference_data(
+        structure_set(args["set"], args["seed"]),
+        functools.partial(reference_calculator, args["reference"]),
+        out,
+        progress=progress,
+        metadata=args,
+        workers=workers,
+        **{k: args[k] for k in ("supercell_min_length", "method", "relax", "max_hessian_cost")},
+    )
+    held = sum(e["split"] == "held-out" for e in entries)
+    print(
+        f"{len(entries)} structures ({held} held-out), {sum(e['n_atoms'] for e in entries)} "
+        f"unit-cell atoms, {out}, {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

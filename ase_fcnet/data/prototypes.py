@@ -1,0 +1,319 @@
+"""Reproducible structure sets built from crystal prototypes.
+
+Prototypes (experimental lattice constants, Å; hexagonal polytypes use ideal
+tetrahedra with the bond length of the cubic phase):
+
+* ``si-diamond`` (8 atoms, a = 5.431), ``si-hexdiamond`` (2H stacking, 4),
+  ``si-4h`` (8), ``si-betatin`` (4, a = 4.686, c = 2.585);
+* ``c-diamond`` (8, a = 3.567);
+* ``sic-3c`` zinc blende (8, a = 4.360), ``sic-2h`` wurtzite (4), ``sic-4h``
+  (8, stacking ABCB), ``sic-6h`` (12, ABCACB), ``sic-rocksalt`` (8, a = 4.03);
+* ``cu-fcc`` / ``cu-bcc`` / ``cu-hcp`` (4 / 2 / 2 atoms, for EMT).
+
+Variants of a prototype ``P`` (labels ``P-<variant>``): ``ideal``; isotropic
+strain ``iso-m3`` / ``iso-p3`` (lattice scaled by 0.97 / 1.03); ``aniso-k``:
+a random symmetric strain tensor, components uniform in [-0.03, 0.03];
+``rattle-k``: Gaussian displacements with σ spread evenly over
+[0.02, 0.05] Å; ``strain-rattle-k``: both; ``vac-k``: the cell repeated to at
+least 16 atoms with one random atom removed. Every random choice is drawn from
+``numpy.random.default_rng([seed, crc32(label)])``, so a structure depends only
+on ``(seed, label)``, not on the order or the other members of a set.
+
+Train / held-out split (:func:`split_of`): ``ideal`` structures are always
+``"train"``; any other label is ``"held-out"`` when the first 8 bytes of the
+SHA-256 of the label, read as a big-endian integer, are divisible by 5 (about
+20 %). The rule depends on the label only, not on the seed or the calculator,
+so a label never changes sides and the two splits never overlap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+__all__ = [
+    "PROTOTYPES",
+    "STRUCTURE_SETS",
+    "beta_tin",
+    "plane_spacings",
+    "polytype",
+    "prototype",
+    "split_of",
+    "structure_set",
+    "supercell_matrix",
+    "variants",
+]
+
+STRAIN = 0.03
+RATTLE_SIGMA = (0.02, 0.05)
+VACANCY_MIN_ATOMS = 16
+
+_LAYERS = {"A": (0.0, 0.0), "B": (1.0 / 3.0, 2.0 / 3.0), "C": (2.0 / 3.0, 1.0 / 3.0)}
+
+
+def polytype(symbols: tuple[str, str], stacking: str, a: float) -> Atoms:
+    """Hexagonal tetrahedral polytype (2H, 4H, 6H, ...) with ideal tetrahedra.
+
+    Parameters
+    ----------
+    symbols : (str, str)
+        Species of the lower and upper atom of each bilayer (``("Si", "C")``;
+        ``("Si", "Si")`` for hexagonal-diamond Si).
+    stacking : str
+        Bilayer sequence over ``A``/``B``/``C`` (``"AB"`` = 2H, ``"ABCB"`` = 4H,
+        ``"ABCACB"`` = 6H).
+    a : float
+        Hexagonal lattice constant in Å (cubic a / √2).
+
+    Returns
+    -------
+    ase.Atoms
+        2 * len(stacking) atoms; c = len(stacking) * a * sqrt(2/3), upper atom
+        3/4 of a bilayer spacing above the lower one (bond length a*sqrt(3/8)).
+    """
+    h = a * np.sqrt(2.0 / 3.0)
+    n = len(stacking)
+    cell = np.array([[a, 0.0, 0.0], [-a / 2, a * np.sqrt(3.0) / 2, 0.0], [0.0, 0.0, n * h]])
+    scaled = []
+    for k, layer in enumerate(stacking):
+        x, y = _LAYERS[layer]
+        scaled += [(x, y, k / n), (x, y, (k + 0.75) / n)]
+    return Atoms(symbols=list(symbols) * n, scaled_positions=scaled, cell=cell, pbc=True)
+
+
+def beta_tin(symbol: str, a: float, c: float) -> Atoms:
+    """Conventional β-tin (A5, I4_1/amd) cell.
+
+    Parameters
+    ----------
+    symbol : str
+        Element.
+    a, c : float
+        Tetragonal lattice constants in Å.
+
+    Returns
+    -------
+    ase.Atoms
+        4 atoms at (0,0,0), (0,½,¼), (½,½,½), (½,0,¾).
+    """
+    scaled = [(0, 0, 0), (0, 0.5, 0.25), (0.5, 0.5, 0.5), (0.5, 0, 0.75)]
+    return Atoms(symbol * 4, scaled_positions=scaled, cell=np.diag([a, a, c]), pbc=True)
+
+
+_A_SI, _A_C, _A_SIC = 5.431, 3.567, 4.360
+
+#: Prototype name -> zero-argument builder.
+PROTOTYPES = {
+    "si-diamond": lambda: bulk("Si", "diamond", a=_A_SI, cubic=True),
+    "si-hexdiamond": lambda: polytype(("Si", "Si"), "AB", _A_SI / np.sqrt(2)),
+    "si-4h": lambda: polytype(("Si", "Si"), "ABCB", _A_SI / np.sqrt(2)),
+    "si-betatin": lambda: beta_tin("Si", 4.686, 2.585),
+    "c-diamond": lambda: bulk("C", "diamond", a=_A_C, cubic=True),
+    "sic-3c": lambda: bulk("SiC", "zincblende", a=_A_SIC, cubic=True),
+    "sic-2h": lambda: polytype(("Si", "C"), "AB", _A_SIC / np.sqrt(2)),
+    "sic-4h": lambda: polytype(("Si", "C"), "ABCB", _A_SIC / np.sqrt(2)),
+    "sic-6h": lambda: polytype(("Si", "C"), "ABCACB", _A_SIC / np.sqrt(2)),
+    "sic-rocksalt": lambda: bulk("SiC", "rocksalt", a=4.03, cubic=True),
+    "cu-fcc": lambda: bulk("Cu", "fcc", a=3.615, cubic=True),
+    "cu-bcc": lambda: bulk("Cu", "bcc", a=2.87, cubic=True),
+    "cu-hcp": lambda: bulk("Cu", "hcp", a=2.556, c=4.174),
+}
+
+# Set name -> list of (prototype, n_aniso, n_rattle, n_strain_rattle, n_vac).
+_SETS: dict[str, list[tuple[str, int, int, int, int]]] = {
+    "si": [
+        ("si-diamond", 4, 6, 4, 3),
+        ("si-hexdiamond", 3, 4, 3, 2),
+        ("si-4h", 2, 3, 2, 1),
+        ("si-betatin", 2, 3, 2, 1),
+    ],
+    "sic": [
+        ("si-diamond", 2, 3, 2, 1),
+        ("c-diamond", 2, 3, 2, 1),
+        ("sic-3c", 3, 5, 3, 2),
+        ("sic-2h", 3, 4, 3, 2),
+        ("sic-4h", 2, 3, 2, 1),
+        ("sic-6h", 2, 3, 2, 1),
+        ("sic-rocksalt", 1, 2, 1, 1),
+    ],
+    "cu": [("cu-fcc", 1, 1, 1, 1), ("cu-bcc", 1, 1, 0, 0), ("cu-hcp", 1, 1, 0, 0)],
+}
+#: Names accepted by :func:`structure_set`.
+STRUCTURE_SETS = tuple(_SETS)
+
+
+def prototype(name: str) -> Atoms:
+    """Return a new copy of a named prototype (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+    """
+    if name not in PROTOTYPES:
+        raise ValueError(f"unknown prototype {name!r}; known: {', '.join(PROTOTYPES)}")
+    return PROTOTYPES[name]()
+
+
+def _rng(seed: int, label: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(label.encode())])
+
+
+def _strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
+    out = atoms.copy()
+    out.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+    return out
+
+
+def _random_strain(rng: np.random.Generator) -> np.ndarray:
+    eps = rng.uniform(-STRAIN, STRAIN, size=(3, 3))
+    return np.triu(eps) + np.triu(eps, 1).T
+
+
+def _rattled(atoms: Atoms, sigma: float, rng: np.random.Generator) -> Atoms:
+    out = atoms.copy()
+    out.positions += rng.normal(0.0, sigma, size=out.positions.shape)
+    return out
+
+
+def plane_spacings(cell: np.ndarray) -> np.ndarray:
+    """Spacings of the lattice planes spanned by pairs of cell vectors.
+
+    Parameters
+    ----------
+    cell : numpy.ndarray
+        Shape (3, 3), lattice vectors as rows, Å.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (3,), Å; entry i is the width of the cell along the normal of
+        the plane of the two vectors other than vector i.
+    """
+    cell = np.asarray(cell, dtype=np.float64)
+    normals = np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]])
+    return abs(np.linalg.det(cell)) / np.linalg.norm(normals, axis=1)
+
+
+def supercell_matrix(cell: np.ndarray, min_length: float) -> np.ndarray:
+    """Diagonal supercell matrix whose plane spacings are all >= ``min_length``.
+
+    Parameters
+    ----------
+    cell : numpy.ndarray
+        Shape (3, 3), lattice vectors as rows, Å.
+    min_length : float
+        Minimum width of the supercell along each plane normal, Å.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (3, 3), int: ``diag(ceil(min_length / plane_spacings(cell)))``
+        (at least 1).
+    """
+    reps = np.ceil(min_length / plane_spacings(cell) - 1e-9)
+    return np.diag(np.maximum(1, reps).astype(int))
+
+
+def _vacancy(atoms: Atoms, rng: np.random.Generator) -> Atoms:
+    reps = np.ones(3, dtype=int)
+    while len(atoms) * reps.prod() < VACANCY_MIN_ATOMS:
+        reps[np.argmin(reps * plane_spacings(atoms.cell.array))] += 1
+    out = atoms.repeat(tuple(reps))
+    del out[int(rng.integers(len(out)))]
+    return out
+
+
+def _sigma(k: int, n: int) -> float:
+    lo, hi = RATTLE_SIGMA
+    return lo if n == 1 else lo + (hi - lo) * k / (n - 1)
+
+
+def variants(
+    name: str,
+    seed: int,
+    n_aniso: int = 2,
+    n_rattle: int = 3,
+    n_strain_rattle: int = 2,
+    n_vac: int = 1,
+) -> list[tuple[str, Atoms]]:
+    """Ideal, strained, rattled and vacancy variants of one prototype.
+
+    Parameters
+    ----------
+    name : str
+        Prototype name (key of ``PROTOTYPES``).
+    seed : int
+        Seed; with the label it fixes every random choice.
+    n_aniso, n_rattle, n_strain_rattle, n_vac : int
+        Number of variants of each random kind (see the module docstring).
+
+    Returns
+    -------
+    list of (str, ase.Atoms)
+        ``(label, atoms)`` with labels ``f"{name}-{variant}"``, unique, usable
+        as folder names; positions in Å, periodic cells.
+    """
+    base = prototype(name)
+    out = [(f"{name}-ideal", base.copy())]
+    for tag, scale in (("iso-m3", 1.0 - STRAIN), ("iso-p3", 1.0 + STRAIN)):
+        out.append((f"{name}-{tag}", _strained(base, (scale - 1.0) * np.eye(3))))
+    for k in range(n_aniso):
+        label = f"{name}-aniso-{k}"
+        out.append((label, _strained(base, _random_strain(_rng(seed, label)))))
+    for k in range(n_rattle):
+        label = f"{name}-rattle-{k}"
+        out.append((label, _rattled(base, _sigma(k, n_rattle), _rng(seed, label))))
+    for k in range(n_strain_rattle):
+        label = f"{name}-strain-rattle-{k}"
+        rng = _rng(seed, label)
+        strained = _strained(base, _random_strain(rng))
+        out.append((label, _rattled(strained, _sigma(k, n_strain_rattle), rng)))
+    for k in range(n_vac):
+        label = f"{name}-vac-{k}"
+        out.append((label, _vacancy(base, _rng(seed, label))))
+    return out
+
+
+def structure_set(name: str, seed: int = 0) -> list[tuple[str, Atoms]]:
+    """Named structure set: ``"si"``, ``"sic"`` or ``"cu"``.
+
+    ``"si"``: diamond, hexagonal-diamond, 4H and β-tin Si with variants (for
+    Stillinger–Weber). ``"sic"``: diamond Si and C, 3C/2H/4H/6H and rock-salt
+    SiC with variants (for Tersoff). ``"cu"``: fcc/bcc/hcp Cu (for EMT tests).
+
+    Parameters
+    ----------
+    name : str
+        Set name, one of ``STRUCTURE_SETS``.
+    seed : int
+        Random seed; the same ``(name, seed)`` always gives identical structures.
+
+    Returns
+    -------
+    list of (str, ase.Atoms)
+        Unique labels with structures; use :func:`split_of` for the split.
+
+    Raises
+    ------
+    ValueError
+        For an unknown set name.
+    """
+    if name not in _SETS:
+        raise ValueError(f"unknown structure set {name!r}; known: {', '.join(STRUCTURE_SETS)}")
+    out: list[tuple[str, Atoms]] = []
+    for proto, *counts in _SETS[name]:
+        out += variants(proto, seed, *counts)
+    return out
+
+
+def split_of(label: str) -> str:
+    """``"train"`` or ``"held-out"`` for a structure label (rule in the module docstring)."""
+    if label.endswith("-ideal"):
+        return "train"
+    digest = hashlib.sha256(label.encode()).digest()
+    return "held-out" if int.from_bytes(digest[:8], "big") % 5 == 0 else "train"
