@@ -23,8 +23,10 @@ Hessian would be slow (estimated loop count above ``max_hessian_cost``) or
 fails its check (see :mod:`ase_fcnet.data.references`). The phonopy unit cell
 is the given structure; the primitive matrix is phonopy's symmetry guess when
 that cell is smaller, else the identity (rattled and vacancy cells).
-A final ``index.json`` lists every folder with formula, atom counts, split and
-method. Reproduce a set with::
+Each structure goes to ``<out>/<split>/<label>/`` (split ``train`` or
+``held-out``, see :func:`ase_fcnet.data.prototypes.split_of`), so a training
+config names ``<out>/train`` and evaluation ``<out>/held-out``. A final
+``index.json`` lists every folder with formula, atom counts, split and method. Reproduce a set with::
 
     python -m ase_fcnet.data.generate --set si --reference sw-si --out data/sw_si --seed 0
 """
@@ -281,7 +283,10 @@ def generate_reference_data(
     labels = [label for label, _ in structures]
     if len(set(labels)) != len(labels):
         raise ValueError("structure labels must be unique")
-    todo = [(lab, at) for lab, at in structures if not (out / lab / YAML_NAME).exists()]
+    def where(label: str) -> Path:
+        return out / split(label) / label
+
+    todo = [(lab, at) for lab, at in structures if not (where(lab) / YAML_NAME).exists()]
     run = functools.partial(
         generate_structure,
         calculator_factory=calculator_factory,
@@ -294,7 +299,7 @@ def generate_reference_data(
     with bar:
         if workers > 1:
             with ProcessPoolExecutor(workers) as pool:
-                jobs = {pool.submit(run, lab, at, folder=out / lab): lab for lab, at in todo}
+                jobs = {pool.submit(run, lab, at, folder=where(lab)): lab for lab, at in todo}
                 for job in as_completed(jobs):
                     job.result()
                     bar.set_postfix_str(jobs[job])
@@ -302,14 +307,14 @@ def generate_reference_data(
         else:
             for lab, at in todo:
                 bar.set_postfix_str(lab)
-                run(lab, at, folder=out / lab)
+                run(lab, at, folder=where(lab))
                 bar.update()
     entries = []
     for label, atoms in structures:
-        info = json.loads((out / label / "labels.json").read_text())
+        info = json.loads((where(label) / "labels.json").read_text())
         entries.append(
             {
-                "folder": label,
+                "folder": str(where(label).relative_to(out)),
                 "label": label,
                 "formula": atoms.get_chemical_formula(),
                 "n_atoms": len(atoms),

@@ -203,7 +203,7 @@ def test_analytic_frequencies_match_finite_displacements_from_the_dataset(si_dat
 def test_finite_displacement_error_is_second_order(si_data, tmp_path):
     out, _, _ = si_data
     atoms = dict(_si_structures())["si-ideal"]
-    exact = phonopy.load(out / "si-ideal" / "phonopy_params.yaml", log_level=0).force_constants
+    exact = phonopy.load(out / "train" / "si-ideal" / "phonopy_params.yaml", log_level=0).force_constants
     errors = []
     for d in (0.02, 0.01):
         labels = gen.generate_structure(
@@ -270,14 +270,15 @@ def test_resume_skips_finished_structures(tmp_path):
     counter = _Counter("emt")
     gen.generate_reference_data(structures, counter, tmp_path, 5.0, progress=False)
     assert counter.calls == 2
-    files = sorted(p for p in tmp_path.glob("cu-*/*"))
+    files = sorted(p for p in tmp_path.glob("*/cu-*/*"))
     assert {p.name for p in files} == {"phonopy_params.yaml", "FORCE_CONSTANTS", "labels.json"}
     mtimes = {p: p.stat().st_mtime_ns for p in files}
     gen.generate_reference_data(structures, counter, tmp_path, 5.0, progress=False)
     assert counter.calls == 2
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
-    os.remove(tmp_path / "cu-2" / "phonopy_params.yaml")  # as if killed before the last write
-    (tmp_path / "cu-2" / ".phonopy_params.yaml.tmp").write_text("partial")
+    cu2 = tmp_path / split_of("cu-2") / "cu-2"
+    os.remove(cu2 / "phonopy_params.yaml")  # as if killed before the last write
+    (cu2 / ".phonopy_params.yaml.tmp").write_text("partial")
     entries = gen.generate_reference_data(structures, counter, tmp_path, 5.0, progress=False)
     assert counter.calls == 3
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items() if p.parent.name == "cu-1")
@@ -293,8 +294,8 @@ def test_parallel_workers_write_the_same_data(tmp_path):
     )
     assert serial == parallel
     for label, _ in structures:
-        a = phonopy.load(tmp_path / "s" / label / "phonopy_params.yaml", log_level=0)
-        b = phonopy.load(tmp_path / "p" / label / "phonopy_params.yaml", log_level=0)
+        a = phonopy.load(tmp_path / "s" / split_of(label) / label / "phonopy_params.yaml", log_level=0)
+        b = phonopy.load(tmp_path / "p" / split_of(label) / label / "phonopy_params.yaml", log_level=0)
         assert np.array_equal(a.force_constants, b.force_constants)
 
 

@@ -1,0 +1,92 @@
+"""``fcnet data``: reference phonopy data from any ASE calculator."""
+from __future__ import annotations
+
+import functools
+import importlib
+import time
+from pathlib import Path
+
+import click
+
+from ase_fcnet.cli.common import echo, read_structure
+
+
+def _calculator_factory(reference: str | None, calculator: str | None):
+    from ase_fcnet.data.references import REFERENCES, reference_calculator
+
+    if (reference is None) == (calculator is None):
+        raise click.UsageError("give exactly one of --reference NAME or --calculator MODULE:FACTORY")
+    if reference is not None:
+        if reference not in REFERENCES:
+            raise click.BadParameter(f"{reference!r}; known: {', '.join(sorted(REFERENCES))}",
+                                     param_hint="--reference")
+        return functools.partial(reference_calculator, reference)
+    module, _, name = calculator.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise click.BadParameter(f"cannot import {calculator!r}: {err}", param_hint="--calculator")
+    if not callable(factory):
+        raise click.BadParameter(f"{calculator!r} is not callable", param_hint="--calculator")
+    return factory
+
+
+@click.group()
+def data():
+    """Reference data for training."""
+
+
+@data.command()
+@click.option("--set", "set_name", default=None, help="Named structure set built from prototypes "
+              "with strained, rattled and vacancy variants (si, sic, cu).")
+@click.option("--structure", "structures", multiple=True, type=click.Path(dir_okay=False),
+              help="Structure file(s) to use as they are (repeatable); label = file name.")
+@click.option("--reference", default=None, help="Named reference calculator (sw-si, tersoff-sic, emt).")
+@click.option("--calculator", default=None, metavar="MODULE:FACTORY",
+              help="Any ASE calculator: a zero-argument callable returning a fresh calculator.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the variants.")
+@click.option("--supercell-min-length", type=float, default=10.0, show_default=True,
+              help="Minimum supercell plane spacing, Å.")
+@click.option("--method", type=click.Choice(["auto", "analytic", "finite-displacement"]),
+              default="auto", show_default=True,
+              help="Force constants from the calculator's Hessian (analytic) or phonopy's "
+                   "finite displacements; auto uses the Hessian when it is available and cheap.")
+@click.option("--relax", is_flag=True, help="Relax positions with the calculator first.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel processes.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def generate(set_name, structures, reference, calculator, out, seed, supercell_min_length, method,
+             relax, workers, progress):
+    """Write phonopy data (phonopy_params.yaml + FORCE_CONSTANTS) for each structure.
+
+    Exactly as a DFT phonon workflow would: phonopy's displacements with the
+    calculator's forces and energies, and force constants. Resumable: finished
+    structures (a complete phonopy_params.yaml) are skipped. Output layout:
+    OUT/train/<label>/, OUT/held-out/<label>/ and OUT/index.json.
+    """
+    from ase_fcnet.data.generate import generate_reference_data
+    from ase_fcnet.data.prototypes import STRUCTURE_SETS, structure_set
+
+    if (set_name is None) == (not structures):
+        raise click.UsageError("give either --set NAME or one or more --structure FILE")
+    if set_name is not None and set_name not in STRUCTURE_SETS:
+        raise click.BadParameter(f"{set_name!r}; known: {', '.join(STRUCTURE_SETS)}", param_hint="--set")
+    factory = _calculator_factory(reference, calculator)
+    if set_name:
+        items = structure_set(set_name, seed)
+    else:
+        items = [(Path(p).stem, read_structure(p)) for p in structures]
+    echo(f"generating {len(items)} structures into {out}")
+    start = time.perf_counter()
+    metadata = {"set": set_name, "structures": list(structures), "reference": reference,
+                "calculator": calculator, "seed": seed, "method": method, "relax": relax,
+                "supercell_min_length": supercell_min_length}
+    try:
+        entries = generate_reference_data(items, factory, out, supercell_min_length=supercell_min_length,
+                                          method=method, relax=relax, progress=progress,
+                                          metadata=metadata, workers=workers)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    held = sum(e["split"] == "held-out" for e in entries)
+    click.echo(f"{len(entries)} structures ({held} held-out) in {out}, "
+               f"{time.perf_counter() - start:.1f} s")
