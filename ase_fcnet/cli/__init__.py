@@ -13,9 +13,11 @@ def main():
 
 
 def _register():
-    from ase_fcnet.cli import phonons
+    from ase_fcnet.cli import data, phonons, train
 
     main.add_command(phonons.phonons)
+    main.add_command(data.data)
+    train.register(main)
 
 
 _register()

@@ -1,0 +1,210 @@
+"""Errors of a trained model on labelled samples, and phonon frequencies against phonopy data.
+
+Units: energies meV/atom, forces eV/Å, stress eV/Å³, force constants eV/Å²,
+frequencies THz.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ase_fcnet.data.sample import Sample
+from ase_fcnet.graph import atoms_to_graph
+from ase_fcnet.model import FCNet, energy_forces_stress, hessian_vector_products, load_model
+
+#: Default q-point mesh of :func:`frequency_errors`.
+DEFAULT_MESH = (8, 8, 8)
+
+
+def _as_model(model: FCNet | str | os.PathLike) -> FCNet:
+    if isinstance(model, FCNet):
+        return model
+    return load_model(model)
+
+
+def _mae_rmse(errors: list[np.ndarray], name: str, unit: str, scale: float = 1.0) -> dict:
+    if not errors:
+        return {}
+    flat = np.concatenate([np.ravel(e) for e in errors]) * scale
+    return {f"{name}_mae_{unit}": float(np.mean(np.abs(flat))),
+            f"{name}_rmse_{unit}": float(np.sqrt(np.mean(flat ** 2)))}
+
+
+def _fc_rows(model: FCNet, graph, fc_atoms: np.ndarray, n_atoms: int) -> np.ndarray:
+    """Model rows Φ[fc_atoms], shape (M, N, 3, 3), eV/Å²."""
+    p = next(model.parameters())
+    vectors = torch.zeros(3 * len(fc_atoms), n_atoms, 3, dtype=p.dtype, device=p.device)
+    for k, a in enumerate(fc_atoms):
+        vectors[3 * k: 3 * k + 3, a] = torch.eye(3, dtype=p.dtype, device=p.device)
+    rows = hessian_vector_products(model, graph, vectors).cpu().numpy()
+    return rows.reshape(len(fc_atoms), 3, n_atoms, 3).transpose(0, 2, 1, 3)
+
+
+def evaluate(model: FCNet | str | os.PathLike, samples: Sequence[Sample]) -> dict[str, Any]:
+    """Mean absolute and root-mean-square errors of a model on labelled samples.
+
+    Parameters
+    ----------
+    model : FCNet or path of a model file
+    samples : sequence of Sample
+        Each label present is compared: energies (per atom), force
+        components, stress components and every labelled force-constant entry
+        (all rows of ``fc_atoms``, by Hessian-vector products).
+
+    Returns
+    -------
+    dict
+        ``n_structures`` and ``n_energy``/``n_forces``/``n_stress``/``n_fc``
+        (structures with each label), and for each label present
+        ``energy_mae_meV_per_atom``, ``energy_rmse_meV_per_atom``,
+        ``forces_mae_eV_per_A``, ``forces_rmse_eV_per_A``,
+        ``stress_mae_eV_per_A3``, ``stress_rmse_eV_per_A3``,
+        ``fc_mae_eV_per_A2``, ``fc_rmse_eV_per_A2``.
+    """
+    model = _as_model(model)
+    p = next(model.parameters())
+    errs: dict[str, list[np.ndarray]] = {"energy": [], "forces": [], "stress": [], "fc": []}
+    for s in samples:
+        graph = atoms_to_graph(s.atoms, model.cutoff, model.species, dtype=p.dtype, device=p.device)
+        positions = graph.positions.detach().requires_grad_(True)
+        energy = model.energy(graph.with_positions(positions))
+        forces = -torch.autograd.grad(energy.sum(), positions)[0]
+        if s.energy is not None:
+            errs["energy"].append(np.array([(float(energy[0].detach()) - s.energy) / s.n_atoms]))
+        if s.forces is not None:
+            errs["forces"].append(forces.detach().cpu().numpy() - s.forces)
+        if s.stress is not None:
+            stress = energy_forces_stress(model, graph, forces=False, stress=True)["stress"]
+            errs["stress"].append(stress[0].detach().cpu().numpy() - s.stress)
+        if s.force_constants is not None:
+            errs["fc"].append(_fc_rows(model, graph, s.fc_atoms, s.n_atoms) - s.force_constants)
+    out: dict[str, Any] = {"n_structures": len(samples), "n_energy": len(errs["energy"]),
+                           "n_forces": len(errs["forces"]), "n_stress": len(errs["stress"]),
+                           "n_fc": len(errs["fc"])}
+    out.update(_mae_rmse(errs["energy"], "energy", "meV_per_atom", 1000.0))
+    out.update(_mae_rmse(errs["forces"], "forces", "eV_per_A"))
+    out.update(_mae_rmse(errs["stress"], "stress", "eV_per_A3"))
+    out.update(_mae_rmse(errs["fc"], "fc", "eV_per_A2"))
+    return out
+
+
+def _beside(path: Path, *names: str) -> Path | None:
+    return next((path.parent / n for n in names if (path.parent / n).is_file()), None)
+
+
+def reference_phonopy(path: str | os.PathLike):
+    """Phonopy object with the reference force constants of a phonopy yaml.
+
+    Force constants come from, in this order: the yaml itself,
+    ``FORCE_CONSTANTS`` / ``force_constants.hdf5`` beside it, the yaml's
+    displacement dataset with forces, ``FORCE_SETS`` beside it (files in the
+    current directory are never used).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file; unreadable yaml; no force constants or forces.
+    """
+    import phonopy
+    from phonopy.interface.phonopy_yaml import PhonopyYaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        ph_yaml = PhonopyYaml().read(path)
+    except Exception as err:
+        raise ValueError(f"{path}: cannot be read as a phonopy yaml ({err})") from err
+    dataset = ph_yaml.dataset or {}
+    has_forces = ("first_atoms" in dataset and all("forces" in d for d in dataset["first_atoms"])
+                  ) or "forces" in dataset
+    kwargs: dict[str, Any] = {}
+    if ph_yaml.force_constants is None:
+        fc_file = _beside(path, "FORCE_CONSTANTS", "force_constants.hdf5")
+        fs_file = None if has_forces else _beside(path, "FORCE_SETS")
+        if fc_file is not None:
+            kwargs["force_constants_filename"] = fc_file
+        elif fs_file is not None:
+            kwargs["force_sets_filename"] = fs_file
+        elif not has_forces:
+            raise ValueError(f"{path}: no force constants or forces in it or beside it "
+                             f"(FORCE_CONSTANTS, force_constants.hdf5, FORCE_SETS)")
+    phonon = phonopy.load(path, is_nac=False, produce_fc=True, log_level=0, **kwargs)
+    if phonon.force_constants is None:
+        raise ValueError(f"{path}: phonopy produced no force constants")
+    return phonon, ph_yaml.calculator
+
+
+def _model_phonopy(model: FCNet, reference, calculator: str | None, source: Path):
+    """Phonopy with the same cells as ``reference`` (in Å) and the model's compact FC."""
+    from phonopy import Phonopy
+
+    from ase_fcnet.calculator import FCNetCalculator
+    from ase_fcnet.data.phonopy_files import calculator_units
+    from ase_fcnet.phonons.adapter import atoms_to_phonopy, phonopy_to_atoms
+
+    to_a = calculator_units(calculator, source).distance_to_A
+    unit = phonopy_to_atoms(reference.unitcell)
+    unit.set_cell(unit.cell[:] * to_a, scale_atoms=True)
+    phonon = Phonopy(atoms_to_phonopy(unit), supercell_matrix=reference.supercell_matrix,
+                     primitive_matrix=reference.primitive_matrix, log_level=0)
+    p = next(model.parameters())
+    calc = FCNetCalculator(copy.deepcopy(model), device=p.device, dtype=p.dtype)
+    p2s = np.asarray(phonon.primitive.p2s_map)
+    phonon.force_constants = calc.force_constant_rows(phonopy_to_atoms(phonon.supercell), p2s)
+    return phonon
+
+
+def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.PathLike,
+                     mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, Any]:
+    """Phonon frequencies of the model against a phonopy dataset's force constants.
+
+    The model's force constants are the exact Hessian rows of the dataset's
+    supercell for the primitive cell's atoms (``p2s_map``), with no
+    symmetrisation; both phonopy objects share unit cell, supercell and
+    primitive matrices and masses.
+
+    Parameters
+    ----------
+    model : FCNet or path of a model file
+    phonopy_yaml : path — phonopy yaml with (or beside) reference force constants or forces
+    mesh : 3 ints — q-point mesh (phonopy's ``run_mesh``, weights of the
+        irreducible points used)
+
+    Returns
+    -------
+    dict
+        ``commensurate_mae_THz``, ``commensurate_max_THz`` (at the q-points
+        commensurate with the supercell, where the supercell force constants
+        are exact), ``mesh_mae_THz``, ``mesh_max_THz``, ``n_commensurate``,
+        ``mesh``, ``n_bands``.
+    """
+    from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
+
+    model = _as_model(model)
+    reference, calculator = reference_phonopy(phonopy_yaml)
+    phonon = _model_phonopy(model, reference, calculator, Path(phonopy_yaml))
+    smat = np.rint(np.linalg.inv(reference.primitive.primitive_matrix)).astype(np.int64)
+    qpoints = get_commensurate_points(smat)
+    freqs = []
+    for ph in (reference, phonon):
+        ph.run_qpoints(qpoints)
+        freqs.append(np.asarray(ph.qpoints.frequencies))
+    comm = np.abs(freqs[1] - freqs[0])
+    meshes = []
+    for ph in (reference, phonon):
+        ph.run_mesh(list(mesh), is_gamma_center=True)
+        meshes.append((np.asarray(ph.mesh.weights, dtype=float), np.asarray(ph.mesh.frequencies)))
+    weights = meshes[0][0]
+    diff = np.abs(meshes[1][1] - meshes[0][1])
+    return {
+        "commensurate_mae_THz": float(comm.mean()), "commensurate_max_THz": float(comm.max()),
+        "mesh_mae_THz": float((weights[:, None] * diff).sum() / (weights.sum() * diff.shape[1])),
+        "mesh_max_THz": float(diff.max()), "n_commensurate": int(len(qpoints)),
+        "mesh": [int(m) for m in mesh], "n_bands": int(diff.shape[1]),
+    }

@@ -1,0 +1,151 @@
+"""Training building blocks: combined forward pass, schedule, EMA, statistics, split, logs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+
+from ase_fcnet.data.sample import Sample
+from ase_fcnet.graph import atoms_to_graph, batch_graphs
+from ase_fcnet.model import energy_forces_stress, hessian_vector_products
+from ase_fcnet.training.config import ScheduleConfig
+from ase_fcnet.training.dataset import StructureSet, epoch_batches, shard, split_indices
+from ase_fcnet.training.forward import predict
+from ase_fcnet.training.metrics_log import MetricsLog
+from ase_fcnet.training.optim import EMA, WarmupCosine
+from ase_fcnet.training.statistics import choose_energy_scale, fit_reference_energies
+
+
+def test_predict_matches_model_derivatives(model, sic_cubic, sic_prim, default_dtype_guard):
+    graphs = [atoms_to_graph(a, model.cutoff, model.species) for a in (sic_cubic, sic_prim)]
+    graph = batch_graphs(graphs)
+    vectors = torch.tensor(np.random.default_rng(0).standard_normal((2, graph.n_atoms, 3)))
+    out = predict(model, graph, forces=True, stress=True, vectors=vectors, create_graph=False)
+    ref = energy_forces_stress(model, graph, forces=True, stress=True)
+    hv = hessian_vector_products(model, graph, vectors)
+    for key in ("energy", "forces", "stress"):
+        torch.testing.assert_close(out[key], ref[key], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(out["hvp"], hv, rtol=1e-10, atol=1e-12)
+
+
+def test_predict_is_differentiable_in_the_weights(model, sic_prim):
+    graph = atoms_to_graph(sic_prim, model.cutoff, model.species)
+    vectors = torch.zeros(1, graph.n_atoms, 3, dtype=torch.float64)
+    vectors[0, 0, 0] = 1.0
+    out = predict(model, graph, vectors=vectors, create_graph=True)
+    (out["hvp"] ** 2).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_warmup_cosine_schedule():
+    sched = WarmupCosine(1e-2, ScheduleConfig(warmup_steps=4, min_lr=1e-4), total_steps=14)
+    values = [sched.value(s) for s in range(14)]
+    assert values[:4] == pytest.approx([2e-3, 4e-3, 6e-3, 8e-3])
+    assert values[4] == pytest.approx(1e-2)
+    assert values[9] == pytest.approx(1e-4 + 0.5 * (1e-2 - 1e-4))
+    assert sched.value(14) == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(values[4:], values[5:]))
+
+
+def test_ema_update_and_state():
+    lin = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    ema = EMA(lin, decay=0.5)
+    with torch.no_grad():
+        lin.weight.fill_(3.0)
+    ema.update(lin)                                   # d = min(0.5, 1/10) = 0.1
+    assert ema.shadow["weight"].item() == pytest.approx(0.1 * 1.0 + 0.9 * 3.0)
+    other = EMA(lin, decay=0.5)
+    other.load_state_dict(ema.state_dict())
+    assert other.updates == 1 and torch.equal(other.shadow["weight"], ema.shadow["weight"])
+
+
+def test_reference_energy_least_squares():
+    comp = np.array([[2, 0], [0, 3], [1, 1], [2, 2]])
+    e_ref = np.array([-3.5, -1.25])
+    baseline = np.array([0.1, -0.2, 0.05, 0.0])
+    fitted = fit_reference_energies(comp, comp @ e_ref + baseline, baseline)
+    np.testing.assert_allclose(fitted, e_ref, atol=1e-12)
+    np.testing.assert_array_equal(fit_reference_energies(np.zeros((0, 2)), np.zeros(0)), [0, 0])
+
+
+def _sample(atoms, seed, fc=True):
+    rng = np.random.default_rng(seed)
+    n = len(atoms)
+    h = rng.standard_normal((3 * n, 3 * n))
+    fcs = (h + h.T).reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
+    return Sample(atoms=atoms, energy=-5.0 * n, forces=rng.standard_normal((n, 3)),
+                  fc_atoms=np.arange(n) if fc else None, force_constants=fcs if fc else None)
+
+
+def test_energy_scale_matches_untrained_model_to_data(model, sic_cubic, sic_prim):
+    data = StructureSet([_sample(sic_cubic, 0), _sample(sic_prim, 1)], model.cutoff,
+                        model.species, torch.float64, torch.device("cpu"))
+    with torch.no_grad():
+        model.energy_scale.fill_(1.0)
+    scale, source = choose_energy_scale(model, data, [0, 1])
+    assert "on-site force constants" in source
+    with torch.no_grad():
+        model.energy_scale.fill_(scale)
+    again, _ = choose_energy_scale(model, data, [0, 1])
+    assert again == pytest.approx(1.0, rel=1e-9)      # scaled model has the data's RMS
+
+
+def test_energy_scale_from_forces_without_fc(model, sic_cubic):
+    data = StructureSet([_sample(sic_cubic, 0, fc=False)], model.cutoff, model.species,
+                        torch.float64, torch.device("cpu"))
+    _, source = choose_energy_scale(model, data, [0])
+    assert source.startswith("forces")
+
+
+def test_split_and_batches_are_seeded_and_disjoint():
+    train, val = split_indices(10, 0.2, seed=1)
+    assert len(val) == 2 and set(train) | set(val) == set(range(10)) and not set(train) & set(val)
+    assert np.array_equal(split_indices(10, 0.2, 1)[1], val)
+    assert len(split_indices(10, 0.0, 1)[1]) == 0
+    b1, b2 = epoch_batches(train, 3, seed=0, epoch=0), epoch_batches(train, 3, seed=0, epoch=1)
+    assert [len(b) for b in b1] == [3, 3, 2]
+    assert sorted(np.concatenate(b1)) == sorted(train)
+    assert not all(np.array_equal(x, y) for x, y in zip(b1, b2))
+    parts = [shard(b1[0], r, 2) for r in range(2)]
+    assert sorted(np.concatenate(parts)) == sorted(b1[0]) and len(shard(b1[2], 3, 4)) == 0
+
+
+def test_unlabelled_structures_carry_zero_weight(model, sic_prim):
+    bare = Sample(atoms=sic_prim)
+    data = StructureSet([bare, _sample(sic_prim.copy(), 2)], model.cutoff, model.species,
+                        torch.float64, torch.device("cpu"))
+    batch = data.batch([0, 1], "block", 1, lambda i: np.random.default_rng(i))
+    assert batch.weights["forces"].tolist() == [0.0, 1.0]
+    assert batch.fc_counts.tolist() == [0, 1] and batch.fc_rows.tolist() == [0, 3]
+    assert data.normalizers([0, 1])["force_constants"] == 1.0
+    assert torch.isfinite(batch.forces).all()
+
+
+def test_metrics_log_writes_csv_json_png_without_pyplot(tmp_path):
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
+    log = MetricsLog(tmp_path)
+    log.append({"epoch": 1, "step": 2, "train_loss": 3.0, "train_forces": 1.0})
+    log.append({"epoch": 2, "step": 4, "train_loss": 2.0, "train_forces": 0.5, "val_loss": 2.5})
+    log.write()
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "epoch,step,train_loss,train_forces,val_loss"
+    assert lines[1] == "1,2,3.0,1.0,"
+    assert json.loads((tmp_path / "metrics.json").read_text())[1]["val_loss"] == 2.5
+    assert (tmp_path / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_structure_errors_name_the_sample(model):
+    atoms = bulk("Cu", "fcc", a=3.6)
+    data = StructureSet([Sample(atoms=atoms, source="cu.yaml#0")], model.cutoff, model.species,
+                        torch.float64, torch.device("cpu"))
+    with pytest.raises(ValueError, match="cu.yaml#0: element"):
+        data.graph(0)
