@@ -17,25 +17,38 @@ LABEL_OF_TERM = {"energy": "energy", "forces": "forces", "stress": "stress",
                  "fc_spectral": "force_constants"}
 
 
-def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of structures into training and validation indices.
+def source_group(source: str) -> str:
+    """The dataset a sample came from: its source without the ``#k`` snapshot index."""
+    return source.split("#", 1)[0]
+
+
+def split_indices(groups: Sequence[str], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split into training and validation indices, whole groups at a time.
+
+    Samples of one group (the displaced snapshots and force constants of one
+    crystal's phonopy dataset) always land on the same side, so validation
+    never sees a crystal that training saw.
 
     Parameters
     ----------
-    n : int — number of structures
-    fraction : float — validation fraction; at least one validation structure
-        when > 0, and at least one training structure always
+    groups : sequence of str, length n — group key of each sample
+    fraction : float — validation fraction of the groups; at least one
+        validation group when > 0, and at least one training group always
     seed : int
 
     Returns
     -------
     train, val : ndarray of int, sorted
     """
-    if n < 1:
+    keys = sorted(set(groups))
+    if not keys:
         raise ValueError("no training structures")
-    n_val = 0 if fraction <= 0 else min(max(1, int(round(fraction * n))), n - 1)
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    n_val = 0 if fraction <= 0 or len(keys) < 2 else min(max(1, int(round(fraction * len(keys)))),
+                                                          len(keys) - 1)
+    perm = np.random.default_rng(seed).permutation(len(keys))
+    val_keys = {keys[k] for k in perm[:n_val]}
+    is_val = np.array([g in val_keys for g in groups])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
 def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:

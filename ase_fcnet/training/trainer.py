@@ -30,7 +30,13 @@ from ase_fcnet.training.checkpointing import (
     write_checkpoint,
 )
 from ase_fcnet.training.config import TrainConfig
-from ase_fcnet.training.dataset import StructureSet, epoch_batches, shard, split_indices
+from ase_fcnet.training.dataset import (
+    StructureSet,
+    epoch_batches,
+    shard,
+    source_group,
+    split_indices,
+)
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import STATS, active_terms, batch_loss, stats_vector, summarize
 from ase_fcnet.training.optim import EMA, WarmupCosine, make_optimizer
@@ -102,8 +108,9 @@ class Trainer:
             samples = load_dataset(cfg.data.paths)
         _check_samples(samples, cfg.model.species)
         self.data = StructureSet(samples, cfg.model.cutoff, cfg.model.species, self.dtype, device)
-        self.train_idx, self.val_idx = split_indices(len(samples), cfg.data.validation_fraction,
-                                                     cfg.data.split_seed)
+        self.train_idx, self.val_idx = split_indices(
+            [source_group(s.source) for s in samples], cfg.data.validation_fraction,
+            cfg.data.split_seed)
         self.out = Path(run.output_dir)
         self.model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
         self.eval_model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)

@@ -52,7 +52,7 @@ def emt_samples(n: int, seed: int = 0) -> list[Sample]:
         fc = fd_force_constants(atoms)
         assert fc.shape == (4, 4, 3, 3)
         out.append(Sample(atoms=atoms.copy(), energy=energy, forces=forces, stress=stress,
-                          fc_atoms=np.arange(4), force_constants=fc, source=f"emt-cu#{k}"))
+                          fc_atoms=np.arange(4), force_constants=fc, source=f"emt-cu-{k}"))
     return out
 
 

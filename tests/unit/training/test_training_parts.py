@@ -12,7 +12,13 @@ from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph, batch_graphs
 from ase_fcnet.model import energy_forces_stress, hessian_vector_products
 from ase_fcnet.training.config import ScheduleConfig
-from ase_fcnet.training.dataset import StructureSet, epoch_batches, shard, split_indices
+from ase_fcnet.training.dataset import (
+    StructureSet,
+    epoch_batches,
+    shard,
+    source_group,
+    split_indices,
+)
 from ase_fcnet.training.forward import predict
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.optim import EMA, WarmupCosine
@@ -104,10 +110,11 @@ def test_energy_scale_from_forces_without_fc(model, sic_cubic):
 
 
 def test_split_and_batches_are_seeded_and_disjoint():
-    train, val = split_indices(10, 0.2, seed=1)
+    singles = [f"s{k}" for k in range(10)]
+    train, val = split_indices(singles, 0.2, seed=1)
     assert len(val) == 2 and set(train) | set(val) == set(range(10)) and not set(train) & set(val)
-    assert np.array_equal(split_indices(10, 0.2, 1)[1], val)
-    assert len(split_indices(10, 0.0, 1)[1]) == 0
+    assert np.array_equal(split_indices(singles, 0.2, 1)[1], val)
+    assert len(split_indices(singles, 0.0, 1)[1]) == 0
     b1, b2 = epoch_batches(train, 3, seed=0, epoch=0), epoch_batches(train, 3, seed=0, epoch=1)
     assert [len(b) for b in b1] == [3, 3, 2]
     assert sorted(np.concatenate(b1)) == sorted(train)
@@ -149,3 +156,13 @@ def test_structure_errors_name_the_sample(model):
                         torch.float64, torch.device("cpu"))
     with pytest.raises(ValueError, match="cu.yaml#0: element"):
         data.graph(0)
+
+
+def test_split_keeps_snapshots_of_one_dataset_together():
+    sources = [f"{name}/phonopy_params.yaml#{k}" for name in "abcde" for k in range(4)]
+    groups = [source_group(s) for s in sources]
+    assert groups[0] == "a/phonopy_params.yaml" and len(set(groups)) == 5
+    for seed in range(5):
+        train, val = split_indices(groups, 0.2, seed)
+        assert len(val) == 4
+        assert {groups[i] for i in train}.isdisjoint({groups[i] for i in val})
