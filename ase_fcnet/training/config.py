@@ -121,6 +121,11 @@ class RunConfig:
                              "spread) to the untrained model's.", "auto_float",
                              low=0.0, low_open=True)
     progress: bool = _key(True, "Show a tqdm progress bar with running metrics.", "bool")
+    init_model: str | None = _key(None, "Fine-tuning: start from the weights of this model file "
+                                  "(its architecture must equal the model section); the energy "
+                                  "scale is kept and the per-species reference energies are "
+                                  "re-fitted to the new data. Relative to the YAML file's folder.",
+                                  "optional_str")
 
 
 SECTIONS: dict[str, type] = {
@@ -233,6 +238,8 @@ class TrainConfig:
             base = Path(base_dir)
             config.data.paths = [str(base / p) for p in config.data.paths]
             config.training.output_dir = str(base / config.training.output_dir)
+            if config.training.init_model is not None:
+                config.training.init_model = str(base / config.training.init_model)
         return config
 
     @classmethod

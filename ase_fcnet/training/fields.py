@@ -7,7 +7,7 @@ from typing import Any
 _NAMES = {
     "int": "integer", "optional_int": "integer or null", "float": "number", "str": "string",
     "bool": "true/false", "str_list": "list of strings", "betas": "two numbers",
-    "auto_float": "'auto' or number",
+    "auto_float": "'auto' or number", "optional_str": "string or null",
 }
 
 
@@ -64,7 +64,7 @@ def convert(value: Any, where: str, kind: str, choices: tuple[str, ...] = (), lo
         ``section.key``, used in error messages.
     kind : str
         One of ``int``, ``optional_int``, ``float``, ``str``, ``bool``,
-        ``str_list``, ``betas``, ``auto_float``, ``choice``.
+        ``str_list``, ``betas``, ``auto_float``, ``optional_str``, ``choice``.
     choices : tuple of str
         Allowed values of a ``choice``.
     low, high : number, optional
@@ -81,6 +81,10 @@ def convert(value: Any, where: str, kind: str, choices: tuple[str, ...] = (), lo
         if value is None:
             return None
         kind = "int"
+    if kind == "optional_str":
+        if value is None:
+            return None
+        kind = "str"
     if kind == "auto_float" and value == "auto":
         return "auto"
     if kind == "int":

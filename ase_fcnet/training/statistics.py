@@ -166,10 +166,28 @@ def fit_statistics(model: torch.nn.Module, data: StructureSet, indices: Sequence
         source = "config"
     with torch.no_grad():
         model.energy_scale.fill_(float(energy_scale))
+    refit_reference_energies(model, data, indices)
+    return source
+
+
+def refit_reference_energies(model: torch.nn.Module, data: StructureSet,
+                             indices: Sequence[int]) -> None:
+    """Least-squares per-species reference energies for what the model leaves of the energies.
+
+    Used before training and when fine-tuning on data with another energy zero
+    (e.g. DFT after a classical potential). Without any energies in the
+    training structures the current reference energies are kept.
+    """
+    with torch.no_grad():
+        current = model.reference_energies.detach().clone()
+        model.reference_energies.zero_()
     with_e = [i for i in indices if data.has(i, "energy")]
     energies = np.array([data.samples[int(i)].energy for i in with_e])
+    if not with_e:
+        with torch.no_grad():
+            model.reference_energies.copy_(current)
+        return
     ref = fit_reference_energies(composition_matrix(data, with_e), energies,
                                  model_energies(model, data, with_e))
     with torch.no_grad():
         model.reference_energies.copy_(torch.as_tensor(ref))
-    return source

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ase_fcnet.calculator import resolve_device, resolve_dtype
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import species_indices
-from ase_fcnet.model import FCNet, build_model, model_to_dict, save_model
+from ase_fcnet.model import FCNet, ModelConfig, build_model, model_to_dict, read_model_file, save_model
 from ase_fcnet.training import distributed as dist
 from ase_fcnet.training.checkpointing import (
     CheckpointError,
@@ -40,7 +40,7 @@ from ase_fcnet.training.dataset import (
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import STATS, active_terms, batch_loss, stats_vector, summarize
 from ase_fcnet.training.optim import EMA, WarmupCosine, make_optimizer
-from ase_fcnet.training.statistics import fit_statistics
+from ase_fcnet.training.statistics import fit_statistics, refit_reference_energies
 
 
 @dataclass
@@ -115,8 +115,12 @@ class Trainer:
         self.model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
         self.eval_model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
         self.eval_model.requires_grad_(False)
-        self.scale_source = fit_statistics(self.model, self.data, self.train_idx,
-                                           run.energy_scale)
+        if run.init_model:
+            self.scale_source = _init_from(self.model, run.init_model, cfg.model)
+            refit_reference_energies(self.model, self.data, self.train_idx)
+        else:
+            self.scale_source = fit_statistics(self.model, self.data, self.train_idx,
+                                               run.energy_scale)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.model, cfg.optimizer)
         self.steps_per_epoch = math.ceil(len(self.train_idx) / run.batch_size)
@@ -341,3 +345,16 @@ def train(config: TrainConfig, samples: Sequence[Sample] | None = None,
         return trainer.fit(resume=resume)
     finally:
         dist.teardown(trainer.dist)
+
+
+def _init_from(model: torch.nn.Module, path: str, config) -> str:
+    """Load a model file's weights into ``model`` (fine-tuning); architectures must match."""
+    data = read_model_file(path)
+    stored = ModelConfig.from_dict(data["model_config"])
+    if stored != config:
+        diff = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
+                if config.to_dict()[k] != v}
+        raise ValueError(f"training.init_model {path}: its architecture differs from the model "
+                         f"section (stored vs config: {diff})")
+    model.load_state_dict(data["state_dict"])
+    return f"kept from {path}"
