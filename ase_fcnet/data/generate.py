@@ -53,6 +53,8 @@ from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.cells import guess_primitive_matrix
 from tqdm import tqdm
 
+from ase_fcnet.fileio import atomic_write
+
 from .prototypes import STRUCTURE_SETS, split_of, structure_set, supercell_matrix
 from .references import (
     REFERENCES,
@@ -103,12 +105,6 @@ def _evaluate(atoms: Atoms, calc: Calculator, stress: bool = False) -> dict[str,
         except PropertyNotImplementedError:
             out["stress"] = None
     return out
-
-
-def _write_atomic(path: Path, write: Callable[[str], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(str(tmp))
-    os.replace(tmp, path)
 
 
 def _relaxed(atoms: Atoms, calc: Calculator) -> Atoms:
@@ -226,9 +222,9 @@ def generate_structure(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     p2s = phonon.primitive.p2s_map
-    _write_atomic(folder / "FORCE_CONSTANTS", lambda p: write_FORCE_CONSTANTS(fc, p, p2s_map=p2s))
-    _write_atomic(folder / "labels.json", lambda p: Path(p).write_text(json.dumps(labels)))
-    _write_atomic(folder / YAML_NAME, lambda p: phonon.save(p, settings={"force_constants": True}))
+    atomic_write(folder / "FORCE_CONSTANTS", lambda p: write_FORCE_CONSTANTS(fc, p, p2s_map=p2s))
+    atomic_write(folder / "labels.json", lambda p: Path(p).write_text(json.dumps(labels)))
+    atomic_write(folder / YAML_NAME, lambda p: phonon.save(p, settings={"force_constants": True}))
     return labels
 
 
@@ -324,7 +320,7 @@ def generate_reference_data(
             }
         )
     index = {"metadata": metadata or {}, "structures": entries}
-    _write_atomic(out / "index.json", lambda p: Path(p).write_text(json.dumps(index, indent=1)))
+    atomic_write(out / "index.json", lambda p: Path(p).write_text(json.dumps(index, indent=1)))
     return entries
 
 

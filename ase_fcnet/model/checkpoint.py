@@ -7,7 +7,6 @@ types only). Nothing is pickled but tensors and built-in containers.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from ase_fcnet._version import __version__
+from ase_fcnet.fileio import atomic_write
 from ase_fcnet.model.config import ModelConfig, build_model
 from ase_fcnet.model.fcnet import FCNet
 
@@ -28,16 +28,7 @@ class ModelFileError(ValueError):
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def plain(value: Any, key: str = "metadata") -> Any:

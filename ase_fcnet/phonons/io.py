@@ -7,49 +7,15 @@ write never leaves a half-written file (an existing file stays untouched).
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from phonopy import Phonopy
 from phonopy.file_IO import write_FORCE_CONSTANTS
 
+from ase_fcnet.fileio import atomic_write
+
 from .analysis import ThermalProperties
-
-
-def atomic_write(path, writer: Callable[[str], object]) -> Path:
-    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination file; its folder must exist.
-    writer : callable(str)
-        Writes the complete file to the path it receives.
-
-    Returns
-    -------
-    pathlib.Path
-        The destination path.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        writer(tmp)
-        if not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
-            raise RuntimeError(f"writer produced no data for {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
 
 
 def write_force_constants(phonon: Phonopy, path="FORCE_CONSTANTS") -> Path:

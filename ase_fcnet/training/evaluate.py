@@ -140,8 +140,16 @@ def reference_phonopy(path: str | os.PathLike):
     return phonon, ph_yaml.calculator
 
 
-def _model_phonopy(model: FCNet, reference, calculator: str | None, source: Path):
-    """Phonopy with the same cells as ``reference`` (in Å) and the model's compact FC."""
+def model_phonopy(model: FCNet, reference, calculator: str | None, source: Path):
+    """Phonopy with the same cells as ``reference`` (in Å) and the model's compact FC.
+
+    Parameters
+    ----------
+    model : FCNet
+    reference : phonopy.Phonopy — e.g. from :func:`reference_phonopy`
+    calculator : str or None — the reference's phonopy calculator name (its units)
+    source : Path — the reference's file (named in errors)
+    """
     from phonopy import Phonopy
 
     from ase_fcnet.calculator import FCNetCalculator
@@ -188,7 +196,7 @@ def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.Pa
 
     model = _as_model(model)
     reference, calculator = reference_phonopy(phonopy_yaml)
-    phonon = _model_phonopy(model, reference, calculator, Path(phonopy_yaml))
+    phonon = model_phonopy(model, reference, calculator, Path(phonopy_yaml))
     smat = np.rint(np.linalg.inv(reference.primitive.primitive_matrix)).astype(np.int64)
     qpoints = get_commensurate_points(smat)
     freqs = []

@@ -5,25 +5,13 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from ase_fcnet.fileio import atomic_write, atomic_write_text
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -99,14 +87,7 @@ class MetricsLog:
 
     def write(self) -> None:
         """Write ``metrics.csv``, ``metrics.json`` and ``loss_curves.png`` (atomically)."""
-        write_text_atomic(self.out_dir / "metrics.csv", metrics_csv(self.rows))
-        write_text_atomic(self.out_dir / "metrics.json", json.dumps(self.rows, indent=1))
+        atomic_write_text(self.out_dir / "metrics.csv", metrics_csv(self.rows))
+        atomic_write_text(self.out_dir / "metrics.json", json.dumps(self.rows, indent=1))
         fig = loss_curves_figure(self.rows)
-        fd, tmp = tempfile.mkstemp(prefix=".loss_curves.", suffix=".png", dir=self.out_dir)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, dpi=100)
-            os.replace(tmp, self.out_dir / "loss_curves.png")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.out_dir / "loss_curves.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))

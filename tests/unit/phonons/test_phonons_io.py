@@ -89,6 +89,6 @@ def test_writers_require_results(si_phonon, tmp_path):
         write_band_yaml(fresh, tmp_path / "band.yaml")
     with pytest.raises(ValueError, match="thermal properties"):
         write_thermal_properties_yaml(fresh, tmp_path / "thermal_properties.yaml")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        write_phonopy_yaml(si_phonon, tmp_path / "missing" / "phonopy.yaml")
     assert os.listdir(tmp_path) == []
+    write_phonopy_yaml(si_phonon, tmp_path / "new" / "phonopy.yaml")  # folders are created
+    assert os.listdir(tmp_path / "new") == ["phonopy.yaml"]
