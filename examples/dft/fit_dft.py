@@ -91,7 +91,10 @@ def bands(system: str, yaml: Path, models: dict) -> dict:
               "after": dict(color="tab:red", lw=1.2)}
     for name, band in paths.items():
         for k, (d, f) in enumerate(zip(band.distances, band.frequencies)):
-            ax.plot(d, f, **styles[name], label=name if k == 0 else None)
+            lines = ax.plot(d, f, **styles[name])
+            if k == 0:
+                lines[0].set_label({"before": "model before fine-tuning (SW)",
+                                    "after": "model fitted to DFT"}.get(name, name))
     first = paths["DFT"]
     for x in first.label_positions:
         ax.axvline(x, color="0.7", lw=0.6)

@@ -1,0 +1,101 @@
+"""Held-out accuracy of the Si example model and its ablation (no force-constant loss).
+
+    python examples/si_sw/report.py [--model runs/si_sw/model.pt] [--ablation runs/si_sw_no_fc/model.pt]
+
+Against the reference potential's own exact force constants on the held-out
+structures of data/sw_si/held-out: energy, force and force-constant MAE, and
+phonon-frequency MAE (THz) at each supercell's commensurate q-points and on an
+8×8×8 mesh, averaged over structures. Also a band-structure figure of diamond
+Si: Stillinger–Weber (matscipy's analytic Hessian) vs both models. Writes
+examples/si_sw/metrics.json and docs/si_sw/bands.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from ase.build import bulk
+from matplotlib.figure import Figure
+
+from ase_fcnet import FCNetCalculator
+from ase_fcnet.data import load_dataset
+from ase_fcnet.data.references import reference_calculator
+from ase_fcnet.phonons import band_structure, phonopy_from_atoms
+from ase_fcnet.training import evaluate
+from ase_fcnet.training.evaluate import frequency_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def held_out_metrics(model_path: Path, folder: Path) -> dict:
+    samples = load_dataset([folder])
+    out = {k: v for k, v in evaluate(model_path, samples).items() if not isinstance(v, dict)}
+    per = {}
+    for yaml in sorted(folder.glob("*/phonopy_params.yaml")):
+        per[yaml.parent.name] = frequency_errors(model_path, yaml)
+    for key in ("commensurate_mae_THz", "mesh_mae_THz", "commensurate_max_THz", "mesh_max_THz"):
+        values = [v[key] for v in per.values()]
+        out[f"mean_{key}" if "mae" in key else f"worst_{key}"] = float(
+            np.mean(values) if "mae" in key else np.max(values))
+    out["n_structures"] = len(per)
+    out["per_structure"] = per
+    return out
+
+
+def bands_figure(models: dict[str, Path], path: Path) -> dict:
+    atoms = bulk("Si", "diamond", a=5.431)
+    ref = band_structure(phonopy_from_atoms(atoms, reference_calculator("sw-si"),
+                                            supercell_matrix=[4, 4, 4]))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--")]
+    mae = {}
+    curves = [("Stillinger–Weber (exact)", ref, dict(color="k", lw=2.2))]
+    for (name, model), style in zip(models.items(), styles):
+        band = band_structure(phonopy_from_atoms(atoms, FCNetCalculator(model=model),
+                                                 supercell_matrix=[4, 4, 4]))
+        mae[name] = float(np.abs(band.all_frequencies - ref.all_frequencies).mean())
+        curves.append((f"{name} (band MAE {mae[name]:.2f} THz)", band, style))
+    for label, band, style in curves:
+        for k, (d, f) in enumerate(zip(band.distances, band.frequencies)):
+            lines = ax.plot(d, f, **style)
+            if k == 0:
+                lines[0].set_label(label)
+    for x in ref.label_positions:
+        ax.axvline(x, color="0.7", lw=0.6)
+    ax.set_xticks(ref.label_positions, ref.labels)
+    ax.set_xlim(ref.distances[0][0], ref.distances[-1][-1])
+    ax.set_ylabel("Frequency (THz)")
+    ax.set_title("Diamond Si, 128-atom supercell")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return mae
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(ROOT / "runs/si_sw/model.pt"))
+    p.add_argument("--ablation", default=str(ROOT / "runs/si_sw_no_fc/model.pt"))
+    p.add_argument("--data", default=str(ROOT / "data/sw_si/held-out"))
+    args = p.parse_args()
+    models = {"with force-constant loss": Path(args.model),
+              "without force-constant loss": Path(args.ablation)}
+    report = {name: held_out_metrics(path, Path(args.data)) for name, path in models.items()}
+    band_mae = bands_figure(models, ROOT / "docs/si_sw/bands.png")
+    for name in report:
+        report[name]["diamond_band_path_mae_THz"] = band_mae[name]
+    (ROOT / "examples/si_sw/metrics.json").write_text(json.dumps(report, indent=1) + "\n")
+    keys = ("fc_mae_eV_per_A2", "mean_commensurate_mae_THz", "mean_mesh_mae_THz",
+            "worst_mesh_max_THz", "energy_mae_meV_per_atom", "forces_mae_eV_per_A",
+            "diamond_band_path_mae_THz")
+    print("| model | " + " | ".join(keys) + " |")
+    for name, r in report.items():
+        print(f"| {name} | " + " | ".join(f"{r[k]:.3g}" for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
