@@ -24,8 +24,9 @@ def energy_forces_stress(
     forces: bool = True,
     stress: bool = False,
     create_graph: bool = False,
+    vectors: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Energies and their first derivatives.
+    """Energies and their derivatives from one forward pass.
 
     Parameters
     ----------
@@ -33,17 +34,22 @@ def energy_forces_stress(
     graph : AtomicGraph
         B structures, N atoms in all.
     forces, stress : bool
-        Which derivatives to compute. Stress needs periodic cells.
+        Which first derivatives to return. Stress needs periodic cells.
     create_graph : bool
-        Keep the derivative graph (for force/stress losses in training).
+        Keep the graph of the derivatives (for losses on them in training).
+    vectors : Tensor, shape (K, N, 3), optional
+        Probe directions: ``H·v`` for each, one backward pass each through the
+        same first-derivative graph (training's force-constant losses).
 
     Returns
     -------
-    dict with ``energy`` (B,) eV; ``forces`` (N, 3) eV/Å; ``stress`` (B, 6) eV/Å³
+    dict with ``energy`` (B,) eV; ``forces`` (N, 3) eV/Å; ``stress`` (B, 6)
+    eV/Å³; ``hvp`` (K, N, 3) eV/Å² times the vectors' length
     """
-    positions = graph.positions.detach().requires_grad_(forces)
+    need_pos = forces or vectors is not None
+    positions = graph.positions.detach().requires_grad_(need_pos)
     cell = graph.cell.detach()
-    inputs = [positions] if forces else []
+    inputs = [positions] if need_pos else []
     if stress:
         strain = torch.zeros_like(cell).requires_grad_(True)
         eye_plus = torch.eye(3, dtype=cell.dtype, device=cell.device) + strain
@@ -56,7 +62,8 @@ def energy_forces_stress(
     out = {"energy": energy}
     if not inputs:
         return out
-    grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph)
+    keep = create_graph or vectors is not None
+    grads = torch.autograd.grad(energy.sum(), inputs, create_graph=keep)
     if forces:
         out["forces"] = -grads[0]
     if stress:
@@ -64,6 +71,11 @@ def energy_forces_stress(
         g = grads[-1]
         sym = 0.5 * (g + g.transpose(1, 2)) / volume[:, None, None]
         out["stress"] = torch.stack([sym[:, a, b] for a, b in VOIGT], dim=1)
+    if vectors is not None:
+        vectors = vectors.to(dtype=positions.dtype, device=positions.device)
+        rows = [torch.autograd.grad(grads[0], positions, v, retain_graph=True,
+                                    create_graph=create_graph)[0] for v in vectors]
+        out["hvp"] = torch.stack(rows) if rows else torch.zeros_like(vectors)
     return out
 
 
@@ -84,7 +96,6 @@ def hessian_vector_products(
     vectors: torch.Tensor,
     chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    create_graph: bool = False,
 ) -> torch.Tensor:
     """Exact directional derivatives of the forces: H·v for each vector v.
 
@@ -105,9 +116,6 @@ def hessian_vector_products(
     chunk_size : int, optional
         GPU batch of rows; ignored on CPU.
     progress : callable(done, total), optional
-    create_graph : bool
-        Keep the graph of the products (force-constant losses in training);
-        products are then computed one at a time and not detached.
 
     Returns
     -------
@@ -124,13 +132,10 @@ def hessian_vector_products(
     def rows(start: int, stop: int) -> torch.Tensor:
         v = vectors[start:stop]
         if stop - start == 1:
-            return torch.autograd.grad(grad, positions, v[0], retain_graph=True,
-                                       create_graph=create_graph)[0][None]
+            return torch.autograd.grad(grad, positions, v[0], retain_graph=True)[0][None]
         return torch.autograd.grad(grad, positions, v, retain_graph=True,
                                    is_grads_batched=True)[0]
 
-    if create_graph:
-        return torch.cat([rows(k, k + 1) for k in range(k_total)])
     if positions.device.type == "cuda" and k_total > 1:
         chunk = chunk_size or _gpu_chunk(lambda: rows(0, 1), positions.device)
     else:
