@@ -144,3 +144,7 @@ def test_help_lists_options():
     assert res.exit_code == 0
     for opt in ("--model", "--supercell", "--relax", "--compare-fd", "--device", "--dtype", "--mesh"):
         assert opt in res.output
+
+
+def test_no_model_says_how_to_pass_one(sic_cif, tmp_path):
+    _bad([str(sic_cif)], tmp_path, "no model given", "--model")
