@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ase_fcnet.fileio import atomic_write_text
+
 from ase_fcnet.cli.common import echo
 from ase_fcnet.training.config import describe_config
 
@@ -105,7 +107,7 @@ def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
     from ase_fcnet.data import load_dataset
     from ase_fcnet.model import ModelFileError, load_model
     from ase_fcnet.training.evaluate import evaluate as evaluate_model
-    from ase_fcnet.training.evaluate import frequency_errors
+    from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
 
     try:
         model = load_model(model_path, dtype=resolve_dtype(dtype), device=resolve_device(device))
@@ -119,10 +121,14 @@ def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
     for path, values in freqs.items():
         click.echo(f"\nphonon frequencies vs {path}")
         click.echo(_table({k: v for k, v in values.items() if k != "mesh"}))
+    summary = summarize_frequency_errors(freqs)
+    if freqs:
+        click.echo(f"\nphonon frequencies, all {len(freqs)} datasets")
+        click.echo(_table(summary))
     if json_out:
         report = {"model": str(model_path), "data": list(data), "metrics": metrics,
-                  "frequencies": freqs}
-        Path(json_out).write_text(json.dumps(report, indent=1))
+                  "frequencies": freqs, "frequencies_summary": summary}
+        atomic_write_text(json_out, json.dumps(report, indent=1))
         echo(f"metrics written to {json_out}")
 
 

@@ -216,3 +216,23 @@ def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.Pa
         "mesh_max_THz": float(diff.max()), "n_commensurate": int(len(qpoints)),
         "mesh": [int(m) for m in mesh], "n_bands": int(diff.shape[1]),
     }
+
+
+def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Aggregate :func:`frequency_errors` over several datasets.
+
+    Returns
+    -------
+    dict
+        ``mean_commensurate_mae_THz`` and ``mean_mesh_mae_THz`` (means over the
+        datasets of their MAEs), ``worst_commensurate_max_THz`` and
+        ``worst_mesh_max_THz`` (largest single error), ``n_datasets``.
+    """
+    if not per_file:
+        return {"n_datasets": 0}
+    values = list(per_file.values())
+    out: dict[str, float] = {"n_datasets": len(values)}
+    for kind in ("commensurate", "mesh"):
+        out[f"mean_{kind}_mae_THz"] = float(np.mean([v[f"{kind}_mae_THz"] for v in values]))
+        out[f"worst_{kind}_max_THz"] = float(np.max([v[f"{kind}_max_THz"] for v in values]))
+    return out

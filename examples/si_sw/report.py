@@ -24,7 +24,7 @@ from ase_fcnet.data import load_dataset
 from ase_fcnet.data.references import reference_calculator
 from ase_fcnet.phonons import band_structure, phonopy_from_atoms
 from ase_fcnet.training import evaluate
-from ase_fcnet.training.evaluate import frequency_errors
+from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,10 +35,7 @@ def held_out_metrics(model_path: Path, folder: Path) -> dict:
     per = {}
     for yaml in sorted(folder.glob("*/phonopy_params.yaml")):
         per[yaml.parent.name] = frequency_errors(model_path, yaml)
-    for key in ("commensurate_mae_THz", "mesh_mae_THz", "commensurate_max_THz", "mesh_max_THz"):
-        values = [v[key] for v in per.values()]
-        out[f"mean_{key}" if "mae" in key else f"worst_{key}"] = float(
-            np.mean(values) if "mae" in key else np.max(values))
+    out.update(summarize_frequency_errors(per))
     out["n_structures"] = len(per)
     out["per_structure"] = per
     return out

@@ -166,3 +166,18 @@ def test_split_keeps_snapshots_of_one_dataset_together():
         train, val = split_indices(groups, 0.2, seed)
         assert len(val) == 4
         assert {groups[i] for i in train}.isdisjoint({groups[i] for i in val})
+
+
+def test_frequency_summary_over_datasets():
+    from ase_fcnet.training.evaluate import summarize_frequency_errors
+
+    per = {"a": {"commensurate_mae_THz": 0.1, "commensurate_max_THz": 0.5,
+                 "mesh_mae_THz": 0.2, "mesh_max_THz": 0.7},
+           "b": {"commensurate_mae_THz": 0.3, "commensurate_max_THz": 1.5,
+                 "mesh_mae_THz": 0.4, "mesh_max_THz": 0.9}}
+    out = summarize_frequency_errors(per)
+    assert out["n_datasets"] == 2
+    assert out["mean_commensurate_mae_THz"] == pytest.approx(0.2)
+    assert out["mean_mesh_mae_THz"] == pytest.approx(0.3)
+    assert out["worst_commensurate_max_THz"] == 1.5 and out["worst_mesh_max_THz"] == 0.9
+    assert summarize_frequency_errors({}) == {"n_datasets": 0}
