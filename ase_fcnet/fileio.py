@@ -51,3 +51,31 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[str], object]) -> Pa
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) atomically; see :func:`atomic_write`."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def load_weights_only(path: str | os.PathLike, what: str, error: type[Exception]):
+    """``torch.load(weights_only=True)`` on CPU, with clear errors; the caller checks the content.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the file should be, for messages (e.g. ``"ase_fcnet model file"``).
+    error : exception class
+        Raised, naming the file, when it cannot be read.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for foreign or corrupt files
+        raise error(f"{path}: not a readable {what} ({err.__class__.__name__}: {err})") from err
+    return data

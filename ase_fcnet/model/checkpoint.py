@@ -7,14 +7,13 @@ types only). Nothing is pickled but tensors and built-in containers.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from ase_fcnet._version import __version__
-from ase_fcnet.fileio import atomic_write
+from ase_fcnet.fileio import atomic_write, load_weights_only
 from ase_fcnet.model.config import ModelConfig, build_model
 from ase_fcnet.model.fcnet import FCNet
 
@@ -72,13 +71,7 @@ def save_model(model: FCNet, path: str | os.PathLike, metadata: Mapping[str, Any
 
 def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a model file; raise clear errors for bad files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ModelFileError(f"{path}: not a readable ase_fcnet model file ({err.__class__.__name__})") from err
+    data = load_weights_only(path, "ase_fcnet model file", ModelFileError)
     if not isinstance(data, dict) or "format_version" not in data:
         raise ModelFileError(f"{path}: not an ase_fcnet model file (no format_version)")
     version = data["format_version"]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ase_fcnet.fileio import load_weights_only
 from ase_fcnet.model.checkpoint import atomic_torch_save
 
 KIND = "ase_fcnet.training.checkpoint"
@@ -68,14 +68,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     CheckpointError
         Unreadable, not a training checkpoint, or a newer format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no training checkpoint at {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path}: not a readable training checkpoint "
-                              f"({err.__class__.__name__}: {err})") from err
+    data = load_weights_only(path, "ase_fcnet training checkpoint", CheckpointError)
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an ase_fcnet training checkpoint")
     if data.get("format_version", 0) > FORMAT_VERSION:
