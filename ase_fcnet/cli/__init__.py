@@ -13,10 +13,11 @@ def main():
 
 
 def _register():
-    from ase_fcnet.cli import data, phonons, train
+    from ase_fcnet.cli import data, models, phonons, train
 
     main.add_command(phonons.phonons)
     main.add_command(data.data)
+    main.add_command(models.models)
     train.register(main)
 
 

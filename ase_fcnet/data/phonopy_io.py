@@ -12,6 +12,7 @@ not searched (``is_symmetry=False``): it does not change the supercell or
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -172,6 +173,33 @@ def _beside(path: Path, *names: str) -> Path | None:
     return None
 
 
+def _read_labels(path: Path, n_atoms: int) -> dict[str, Any] | None:
+    """Energy, forces and stress of the undisplaced supercell from ``labels.json`` beside it.
+
+    ``labels.json`` (written by ``fcnet data generate`` and the teacher) holds
+    ``energy`` (eV), ``forces`` ((N, 3), eV/Å) and ``stress`` ((6,), eV/Å³, ASE
+    Voigt order and sign) of the yaml's supercell; any of them may be null.
+    """
+    file = path.parent / "labels.json"
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        out = {key: data.get(key) for key in ("energy", "forces", "stress")}
+    except (ValueError, AttributeError) as err:
+        raise ValueError(f"{file}: not a labels file ({err})") from None
+    if out["forces"] is not None:
+        out["forces"] = np.asarray(out["forces"], dtype=np.float64)
+        if out["forces"].shape != (n_atoms, 3):
+            raise ValueError(f"{file}: forces have shape {out['forces'].shape}, but the "
+                             f"supercell of {path.name} has {n_atoms} atoms")
+    if out["stress"] is not None:
+        out["stress"] = np.asarray(out["stress"], dtype=np.float64)
+    if out["energy"] is not None:
+        out["energy"] = float(out["energy"])
+    return out
+
+
 def read_phonopy(
     path: str | os.PathLike,
     force_sets: str | os.PathLike | None = None,
@@ -201,7 +229,9 @@ def read_phonopy(
         ``supercell_energies``; source ``<file>#<index>``), followed by one
         sample of the undisplaced supercell with its force constants
         ((M, N, 3, 3) eV/Å², ``fc_atoms`` = ``primitive.p2s_map`` when compact,
-        ``arange(N)`` when full) if any are found. Values in other calculators'
+        ``arange(N)`` when full) if any are found, and with the energy, forces
+        and stress in a ``labels.json`` beside the yaml (see
+        :func:`_read_labels`) when there is one. Values in other calculators'
         units are converted to eV and Å.
 
     Raises
@@ -293,6 +323,12 @@ def read_phonopy(
             UserWarning,
             stacklevel=2,
         )
+    labels = _read_labels(path, n_atoms)
+    if labels is not None:  # energy, forces, stress of the undisplaced supercell
+        if fc_sample is not None:
+            labels.update(fc_atoms=fc_sample.fc_atoms, force_constants=fc_sample.force_constants)
+        fc_sample = Sample(base.copy(), **labels,
+                           source=str(fc_sample.source if fc_sample is not None else path))
     if fc_sample is not None:
         samples.append(fc_sample)
     if not samples:

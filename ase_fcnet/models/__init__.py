@@ -1,7 +1,9 @@
 """Model files bundled with the package (``ase_fcnet/models/*.pt``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 MODEL_DIR = Path(__file__).resolve().parent
 
@@ -14,7 +16,7 @@ class NoModelError(FileNotFoundError):
 
 
 def bundled_models() -> dict[str, Path]:
-    """Names and paths of the bundled model files."""
+    """Names and paths of the bundled model files (``MODEL_DIR`` is read at call time)."""
     return {p.stem: p for p in sorted(MODEL_DIR.glob("*.pt"))}
 
 
@@ -28,3 +30,77 @@ def default_model_path(name: str = DEFAULT_MODEL) -> Path:
         f"(bundled: {sorted(models) or 'none'}). Pass one explicitly, e.g. "
         "FCNetCalculator(model='examples/si_sw/model.pt') or `fcnet phonons STRUCTURE --model PATH`."
     )
+
+
+def _jsonable(value: Any) -> Any:
+    """Metadata values as JSON types (tensors become numbers or lists)."""
+    if hasattr(value, "tolist"):  # torch.Tensor, numpy array or scalar
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def describe_model(path: str | os.PathLike) -> dict[str, Any]:
+    """What a model file holds, read without building the model.
+
+    Parameters
+    ----------
+    path : path-like
+        A model file written by :func:`ase_fcnet.model.save_model`.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``name`` (file stem), ``path``, ``size_mb`` (file
+        size, MB = 10^6 bytes), ``format_version``, ``package_version`` (the
+        ase_fcnet that saved it), ``species`` (element symbols, in model
+        order), ``cutoff`` (neighbour cutoff, Å), ``parameters`` (numbers
+        stored in the state dict: weights and buffers), and, when the
+        metadata has them, ``description`` (str), ``metrics`` (dict) and
+        ``model_card`` (str, e.g. a docs path).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ase_fcnet.model.ModelFileError
+        Not a readable model file, naming the file.
+    """
+    from ase_fcnet.model.checkpoint import ModelFileError, read_model_file
+    from ase_fcnet.model.config import ModelConfig
+
+    path = Path(path)
+    data = read_model_file(path)
+    try:
+        config = ModelConfig.from_dict(data["model_config"])
+        parameters = sum(int(t.numel()) for t in data["state_dict"].values())
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ModelFileError(f"{path}: invalid model file ({err})") from err
+    metadata = data.get("metadata") or {}
+    info = {
+        "name": path.stem,
+        "path": str(path),
+        "size_mb": round(path.stat().st_size / 1e6, 3),
+        "format_version": data["format_version"],
+        "package_version": data.get("package_version"),
+        "species": list(config.species),
+        "cutoff": config.cutoff,
+        "parameters": parameters,
+    }
+    for key in ("description", "metrics", "model_card"):
+        if metadata.get(key) is not None:
+            info[key] = _jsonable(metadata[key])
+    return info
+
+
+def describe_bundled() -> list[dict[str, Any]]:
+    """:func:`describe_model` of every bundled model, the default first, then by name.
+
+    Each entry also has ``default`` (bool): whether it is the model used when none is given.
+    """
+    models = bundled_models()
+    order = sorted(models, key=lambda name: (name != DEFAULT_MODEL, name))
+    return [{**describe_model(models[name]), "default": name == DEFAULT_MODEL} for name in order]

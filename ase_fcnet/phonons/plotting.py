@@ -118,3 +118,49 @@ def plot_thermal(thermal: ThermalProperties, path) -> Figure:
     fig.suptitle(f"Harmonic thermal properties per mole of primitive cells ({thermal.n_atoms} atoms)")
     _save(fig, path)
     return fig
+
+
+def plot_band_comparison(bands: dict[str, BandStructure], path, title: str = "") -> dict[str, float]:
+    """Overlay band structures on the same q-path; the first is the reference.
+
+    Parameters
+    ----------
+    bands : dict
+        Legend label -> band structure (THz), all from the same path and
+        q-points; the first entry is drawn as the reference (thick black).
+    path : str or os.PathLike
+        Output image.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    dict
+        Label -> mean absolute frequency difference from the reference over
+        all path points and bands, THz (reference label excluded).
+    """
+    names = list(bands)
+    ref = bands[names[0]]
+    mae = {name: float(np.abs(bands[name].all_frequencies - ref.all_frequencies).mean())
+           for name in names[1:]}
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.subplots()
+    colors = ["tab:red", "tab:blue", "tab:green", "tab:orange"]
+    for k, name in enumerate(names):
+        style = (dict(color="k", lw=2.0) if k == 0
+                 else dict(color=colors[(k - 1) % len(colors)], lw=1.1, ls="-" if k == 1 else "--"))
+        label = name if k == 0 else f"{name} (MAE {mae[name]:.2f} THz)"
+        for j, (dist, freq) in enumerate(zip(bands[name].distances, bands[name].frequencies)):
+            lines = ax.plot(dist, freq, **style)
+            if j == 0:
+                lines[0].set_label(label)
+    for x in ref.label_positions[1:-1]:
+        ax.axvline(x, color="0.7", lw=0.6)
+    ax.axhline(0.0, color="k", ls=":", lw=0.6)
+    ax.set_xticks(ref.label_positions, ref.labels)
+    ax.set_xlim(ref.label_positions[0], ref.label_positions[-1])
+    ax.set_ylabel("Frequency (THz)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    _save(fig, path)
+    return mae

@@ -20,12 +20,11 @@ import lzma
 import shutil
 from pathlib import Path
 
-import numpy as np
-from matplotlib.figure import Figure
 from phonopy.file_IO import write_FORCE_CONSTANTS
 
 from ase_fcnet.model import load_model, read_model_file
 from ase_fcnet.phonons.analysis import band_structure
+from ase_fcnet.phonons.plotting import plot_band_comparison
 from ase_fcnet.training import TrainConfig, train
 from ase_fcnet.training.evaluate import frequency_errors, model_phonopy, reference_phonopy
 
@@ -82,33 +81,14 @@ def config(system: str, yaml: Path) -> TrainConfig:
 def bands(system: str, yaml: Path, models: dict) -> dict:
     """Band structures of DFT and each model on the DFT supercell; figure; errors."""
     ref, calc = reference_phonopy(yaml)
+    names = {"before": "model before fine-tuning (SW)", "after": "model fitted to DFT"}
     paths = {"DFT": band_structure(ref)}
     for name, model in models.items():
-        paths[name] = band_structure(model_phonopy(model, ref, calc, yaml))
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    styles = {"DFT": dict(color="k", lw=2.0), "before": dict(color="tab:blue", lw=1, ls="--"),
-              "after": dict(color="tab:red", lw=1.2)}
-    for name, band in paths.items():
-        for k, (d, f) in enumerate(zip(band.distances, band.frequencies)):
-            lines = ax.plot(d, f, **styles[name])
-            if k == 0:
-                lines[0].set_label({"before": "model before fine-tuning (SW)",
-                                    "after": "model fitted to DFT"}.get(name, name))
-    first = paths["DFT"]
-    for x in first.label_positions:
-        ax.axvline(x, color="0.7", lw=0.6)
-    ax.set_xticks(first.label_positions, first.labels)
-    ax.set_xlim(first.distances[0][0], first.distances[-1][-1])
-    ax.set_ylabel("Frequency (THz)")
-    ax.set_title(f"{system}: model vs DFT (same {len(ref.supercell)}-atom supercell)")
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="lower right")
-    fig.tight_layout()
+        paths[names[name]] = band_structure(model_phonopy(model, ref, calc, yaml))
     DOCS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(DOCS / f"{system}_bands.png", dpi=120)
-    return {name: float(np.abs(b.all_frequencies - first.all_frequencies).mean())
-            for name, b in paths.items() if name != "DFT"}
+    mae = plot_band_comparison(paths, DOCS / f"{system}_bands.png",
+                               title=f"{system}: model vs DFT (same {len(ref.supercell)}-atom supercell)")
+    return {name: mae[label] for name, label in names.items() if name in models}
 
 
 def run(system: str) -> dict:

@@ -1,0 +1,342 @@
+"""Teacher data for the default model: a universal potential labels a broad structure set.
+
+The teacher is SevenNet-0 (``sevenn``, MIT; weights ship inside the package and
+run offline; install with ``pip install ase_fcnet[teacher]``), or any named
+reference of :mod:`ase_fcnet.data.references`. For every base structure of
+:func:`ase_fcnet.data.universal.base_structures` the teacher
+
+1. relaxes the cell and positions keeping the space group
+   (:func:`ase_fcnet.phonons.relax.relax`, fmax 0.02 eV/Å, at most 200 steps);
+2. labels variants of the relaxed cell, each written to
+   ``<out>/<split>/<base>/<variant>/`` as a compressed ``phonopy_params.yaml.xz``
+   (unit cell, supercell matrix and, for force-constant variants, compact
+   force constants in eV/Å² from phonopy's finite displacements of 0.01 Å)
+   and ``labels.json`` (energy eV, forces eV/Å rounded to 1e-6, stress eV/Å³
+   in ASE Voigt order rounded to 1e-9, of the undisplaced supercell):
+
+   * ``eq``: the relaxed cell, force constants on a supercell whose plane
+     spacings are at least ``supercell_min_length``;
+   * ``iso``: the relaxed cell scaled isotropically by 0.97 or 1.03 (drawn),
+     force constants as for ``eq``;
+   * ``efs-k``: random symmetric strain (components uniform in ±0.04) plus
+     Gaussian rattling (σ uniform in 0.02–0.12 Å) of the cell repeated to at
+     least 4 atoms; energy, forces and stress only.
+
+   A force-constant variant whose phonopy displacements would cost more than
+   ``fc_budget`` supercell atoms (displacements × atoms) keeps energy, forces
+   and stress only.
+3. writes ``<base>/done.json`` last (variants, relaxation record, timings, or
+   the reason the base was skipped): its presence marks a finished base, so a
+   run resumes where it stopped. A base is skipped, with the reason recorded,
+   when relaxation gives a non-finite energy, a volume outside 4–120 Å³/atom or
+   two atoms closer than 0.5 × their covalent-radius sum.
+
+The train / held-out split is by base (:func:`ase_fcnet.data.universal.teacher_split`),
+so the variants of a held-out base are never trained on. Reproduce with::
+
+    python -m ase_fcnet.data.teacher --out datasets/teacher-7net0 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import lzma
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.data import covalent_radii
+from phonopy import Phonopy
+from tqdm import tqdm
+
+from ase_fcnet.fileio import atomic_write, atomic_write_text
+
+from .generate import _evaluate, _primitive_matrix, _to_ase, _to_phonopy
+from .prototypes import supercell_matrix
+from .universal import base_structures, teacher_split
+
+__all__ = ["TEACHER", "generate_teacher_data", "label_base", "sevennet_calculator"]
+
+log = logging.getLogger(__name__)
+
+#: Name of the default teacher (see :data:`ase_fcnet.data.references.REFERENCES`).
+TEACHER = "sevennet-0"
+DONE = "done.json"
+YAML_XZ = "phonopy_params.yaml.xz"
+
+
+def sevennet_calculator() -> Calculator:
+    """A fresh SevenNet-0 calculator on the CPU (float32 inside, as shipped)."""
+    try:
+        from sevenn.calculator import SevenNetCalculator
+    except ImportError as err:
+        raise ImportError(
+            "the SevenNet teacher needs the optional extra: pip install 'ase_fcnet[teacher]' "
+            f"({err})"
+        ) from None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SevenNetCalculator("7net-0", device="cpu")
+
+
+def _rng(seed: int, label: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(label.encode())])
+
+
+def _sane(atoms: Atoms, energy: float) -> str | None:
+    """Why a relaxed cell is unusable, or None."""
+    from ase.neighborlist import neighbor_list
+
+    if not np.isfinite(energy):
+        return "non-finite energy"
+    vol = atoms.get_volume() / len(atoms)
+    if not 4.0 <= vol <= 120.0:
+        return f"volume {vol:.1f} Å³/atom outside 4-120"
+    radii = covalent_radii[atoms.numbers]
+    i, j, d = neighbor_list("ijd", atoms, 2.0 * radii.max())
+    if len(d) and (d / (radii[i] + radii[j])).min() < 0.5:
+        return "atoms closer than half their covalent-radius sum"
+    return None
+
+
+def _write_yaml_xz(phonon: Phonopy, path: Path, with_fc: bool) -> None:
+    settings = {"force_sets": False, "displacements": False, "force_constants": with_fc}
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "phonopy_params.yaml"
+        phonon.save(plain, settings=settings)
+        text = plain.read_bytes()
+    atomic_write(path, lambda p: Path(p).write_bytes(lzma.compress(text, preset=9)))
+
+
+def _labels(label: str, values: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": label,
+        "units": {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3 (ASE Voigt)"},
+        "energy": float(values["energy"]),
+        "forces": np.round(np.asarray(values["forces"], dtype=float), 6).tolist(),
+        "stress": None if values.get("stress") is None
+        else np.round(np.asarray(values["stress"], dtype=float), 9).tolist(),
+        **extra,
+    }
+
+
+def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with_fc: bool,
+                  supercell_min_length: float, fc_budget: int) -> dict[str, Any]:
+    """Label one variant and write its folder (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``labels.json`` content without forces: label, energy (eV), atom
+        counts, number of displacements, whether force constants were written.
+    """
+    start = time.perf_counter()
+    unitcell = _to_phonopy(atoms)
+    smat = supercell_matrix(atoms.cell.array, supercell_min_length) if with_fc else np.eye(3, dtype=int)
+    phonon = Phonopy(unitcell, smat, primitive_matrix=_primitive_matrix(unitcell) if with_fc
+                     else np.eye(3), log_level=0)
+    supercell = _to_ase(phonon.supercell)
+    if with_fc:
+        phonon.generate_displacements(distance=0.01)
+        n_disp = len(phonon.supercells_with_displacements)
+        with_fc = n_disp * len(supercell) <= fc_budget
+    perfect = _evaluate(supercell, calc, stress=True)
+    n_disp = 0
+    if with_fc:
+        displaced = [_evaluate(_to_ase(s), calc) for s in phonon.supercells_with_displacements]
+        n_disp = len(displaced)
+        phonon.forces = np.array([r["forces"] for r in displaced]) - perfect["forces"][None]
+        phonon.produce_force_constants(calculate_full_force_constants=False, show_drift=False)
+    info = {"n_atoms": len(atoms), "n_supercell_atoms": len(supercell),
+            "supercell_matrix": np.asarray(smat).tolist(), "n_displacements": n_disp,
+            "force_constants": bool(with_fc), "wall_time_s": time.perf_counter() - start}
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "labels.json", json.dumps(_labels(label, perfect, info)))
+    _write_yaml_xz(phonon, folder / YAML_XZ, with_fc)
+    return {"label": label, "energy": float(perfect["energy"]), **info}
+
+
+def _variants(label: str, relaxed: Atoms, seed: int, n_efs: int) -> list[tuple[str, Atoms, bool]]:
+    rng = _rng(seed, label)
+    iso = relaxed.copy()
+    iso.set_cell(relaxed.cell * (0.97 if rng.random() < 0.5 else 1.03), scale_atoms=True)
+    out = [("eq", relaxed, True), ("iso", iso, True)]
+    reps = 1
+    while len(relaxed) * reps**3 < 4:
+        reps += 1
+    for k in range(n_efs):
+        eps = rng.uniform(-0.04, 0.04, size=(3, 3))
+        eps = np.triu(eps) + np.triu(eps, 1).T
+        cell = relaxed.repeat(reps)
+        cell.set_cell(cell.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+        cell.positions += rng.normal(0.0, rng.uniform(0.02, 0.12), size=cell.positions.shape)
+        out.append((f"efs-{k}", cell, False))
+    return out
+
+
+def label_base(label: str, atoms: Atoms, calculator_factory: Callable[[], Calculator],
+               folder: str | os.PathLike, seed: int = 0, supercell_min_length: float = 6.0,
+               fc_budget: int = 2500, n_efs: int = 4) -> dict[str, Any]:
+    """Relax one base structure with the teacher and label its variants.
+
+    Parameters
+    ----------
+    label : str
+        Base label (folder name).
+    atoms : ase.Atoms
+        Unrelaxed unit cell, Å.
+    calculator_factory : callable
+        Returns a fresh teacher calculator (called once).
+    folder : path
+        The base's folder; ``done.json`` is written into it last.
+    seed : int
+        Seed of the variants' random strain and rattling.
+    supercell_min_length : float
+        Minimum supercell plane spacing for force constants, Å.
+    fc_budget : int
+        Largest number of displaced supercell atoms (displacements × atoms)
+        spent on one variant's force constants.
+    n_efs : int
+        Number of strained and rattled energy/forces/stress variants.
+
+    Returns
+    -------
+    dict
+        The ``done.json`` content.
+    """
+    from ase_fcnet.phonons.relax import relax
+
+    start = time.perf_counter()
+    folder = Path(folder)
+    calc = calculator_factory()
+    record: dict[str, Any] = {"base": label, "formula": atoms.get_chemical_formula()}
+    try:
+        relaxed, info = relax(atoms, calc, fmax=0.02, max_steps=200)
+        reason = _sane(relaxed, info["energy_eV"])
+    except Exception as err:  # noqa: BLE001 - a teacher failure skips the base, recorded
+        info, reason = {}, f"relaxation failed: {type(err).__name__}: {err}"
+    record["relaxation"] = info
+    if reason is None:
+        record["variants"] = [
+            label_variant(f"{label}/{name}", cell, calc, folder / name, fc,
+                          supercell_min_length, fc_budget)
+            for name, cell, fc in _variants(label, relaxed, seed, n_efs)
+        ]
+    else:
+        record["skipped"] = reason
+    record["wall_time_s"] = time.perf_counter() - start
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / DONE, json.dumps(record, indent=1))
+    return record
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def generate_teacher_data(out_dir: str | os.PathLike, calculator_factory: Callable[[], Calculator],
+                          seed: int = 0, n_random: int = 150, workers: int = 1,
+                          limit: int | None = None, progress: bool = True,
+                          **kwargs: Any) -> list[dict[str, Any]]:
+    """Label every base structure not yet done; resumable (see the module docstring).
+
+    Parameters
+    ----------
+    out_dir : path
+        Dataset folder: ``<split>/<base>/<variant>/`` and ``index.json``.
+    calculator_factory : callable
+        Zero-argument, picklable; returns a fresh teacher calculator.
+    seed, n_random
+        Passed to :func:`~ase_fcnet.data.universal.base_structures`.
+    workers : int
+        Processes labelling bases concurrently (one torch thread each when > 1).
+    limit : int, optional
+        Label at most this many new bases in this call (for runs in parts).
+        Bases are taken in the order of the CRC-32 of their labels, so a
+        partial run covers all structure families.
+    progress : bool
+        Show a progress bar.
+    **kwargs
+        Passed to :func:`label_base`.
+
+    Returns
+    -------
+    list of dict
+        The ``done.json`` records of all finished bases, in set order.
+    """
+    out = Path(out_dir)
+    bases = base_structures(seed, n_random)
+    where = {lab: out / teacher_split(lab) / lab for lab, _ in bases}
+    todo = [(lab, at) for lab, at in bases if not (where[lab] / DONE).exists()]
+    todo.sort(key=lambda item: zlib.crc32(item[0].encode()))  # a partial run spans all families
+    todo = todo[:limit] if limit is not None else todo
+    run = functools.partial(label_base, calculator_factory=calculator_factory, seed=seed, **kwargs)
+    bar = tqdm(total=len(todo), disable=not progress, desc="bases")
+    with bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(1,)) as pool:
+                jobs = {pool.submit(run, lab, at, folder=where[lab]): lab for lab, at in todo}
+                for job in as_completed(jobs):
+                    job.result()
+                    bar.set_postfix_str(jobs[job])
+                    bar.update()
+        else:
+            for lab, at in todo:
+                bar.set_postfix_str(lab)
+                run(lab, at, folder=where[lab])
+                bar.update()
+    records = [json.loads((where[lab] / DONE).read_text()) for lab, _ in bases
+               if (where[lab] / DONE).exists()]
+    index = {"teacher": getattr(calculator_factory, "__name__", str(calculator_factory)),
+             "seed": seed, "n_random": n_random, "n_bases": len(bases),
+             "bases": [{"base": r["base"], "split": teacher_split(r["base"]),
+                        "skipped": r.get("skipped"),
+                        "variants": [v["label"] for v in r.get("variants", [])]}
+                       for r in records]}
+    atomic_write_text(out / "index.json", json.dumps(index, indent=1))
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: label the universal structure set with SevenNet-0."""
+    parser = argparse.ArgumentParser(prog="python -m ase_fcnet.data.teacher",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="dataset folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-random", type=int, default=150, help="random pyxtal compositions")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=None, help="at most this many new bases")
+    parser.add_argument("--supercell-min-length", type=float, default=6.0, help="Å")
+    parser.add_argument("--fc-budget", type=int, default=2500)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start = time.perf_counter()
+    records = generate_teacher_data(args.out, sevennet_calculator, seed=args.seed,
+                                    n_random=args.n_random, workers=args.workers,
+                                    limit=args.limit,
+                                    supercell_min_length=args.supercell_min_length,
+                                    fc_budget=args.fc_budget)
+    done = [r for r in records if "skipped" not in r]
+    n_var = sum(len(r["variants"]) for r in done)
+    print(f"{len(records)} bases done ({len(records) - len(done)} skipped), {n_var} labelled "
+          f"structures in {args.out}, {time.perf_counter() - start:.0f} s this run")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""A broad, reproducible structure set over the elements of common inorganic solids.
+
+The set feeds the teacher data of the default model (:mod:`ase_fcnet.data.teacher`).
+Every structure is a *base* (an unrelaxed unit cell, Å) with a unique label:
+
+* elemental: fcc, bcc and hcp for every metal and metalloid, diamond for
+  C, Si, Ge and Sn;
+* binary intermetallics: CsCl (B2) and Cu3Au (L1_2) cells of random metal pairs;
+* charge-balanced ionic and covalent compounds from common oxidation states:
+  rock salt, CsCl, zinc blende and wurtzite (AX), fluorite, rutile, CdI2 (1T)
+  and MoS2 (2H) layers (AX2), anti-fluorite (A2X), cubic perovskite (ABX3)
+  and spinel (AB2X4);
+* symmetry-constrained random crystals from pyxtal (random space group and
+  composition, at most 12 atoms per cell).
+
+Lattice parameters are only a start: each cell is scaled so that its shortest
+bond equals the sum of the covalent radii, and the teacher relaxes it.
+
+:data:`ELEMENTS` covers H–Bi without noble gases and without the lanthanides
+after La (64 elements). Which compounds are drawn depends only on the seed;
+each base gets its own generator ``default_rng([seed, crc32(label)])`` for its
+random parts, so a structure depends only on ``(seed, label)``. Held-out
+bases (:func:`teacher_split`): about 10 % of labels, by hash, never by seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii
+from ase.spacegroup import crystal
+
+__all__ = [
+    "ELEMENTS",
+    "OXIDATION_STATES",
+    "base_structures",
+    "random_crystal",
+    "scale_to_bonds",
+    "teacher_split",
+]
+
+_EXCLUDED = {"He", "Ne", "Ar", "Kr", "Xe"} | set(chemical_symbols[58:72])
+#: Elements of the set: H (1) to Bi (83) without noble gases and Ce–Lu.
+ELEMENTS: tuple[str, ...] = tuple(s for s in chemical_symbols[1:84] if s not in _EXCLUDED)
+
+#: Anions (element -> negative oxidation state).
+ANIONS = {"H": -1, "N": -3, "O": -2, "F": -1, "P": -3, "S": -2, "Cl": -1, "As": -3,
+          "Se": -2, "Br": -1, "Te": -2, "I": -1}
+
+#: Common positive oxidation states of the cation-forming elements.
+OXIDATION_STATES: dict[str, tuple[int, ...]] = {
+    "Li": (1,), "Be": (2,), "B": (3,), "C": (4,), "Na": (1,), "Mg": (2,), "Al": (3,),
+    "Si": (4,), "P": (5,), "S": (6,), "K": (1,), "Ca": (2,), "Sc": (3,), "Ti": (2, 3, 4),
+    "V": (2, 3, 4, 5), "Cr": (2, 3, 6), "Mn": (2, 3, 4), "Fe": (2, 3), "Co": (2, 3),
+    "Ni": (2,), "Cu": (1, 2), "Zn": (2,), "Ga": (3,), "Ge": (2, 4), "As": (3, 5),
+    "Se": (4,), "Rb": (1,), "Sr": (2,), "Y": (3,), "Zr": (4,), "Nb": (3, 5), "Mo": (4, 6),
+    "Tc": (4,), "Ru": (3, 4), "Rh": (3,), "Pd": (2,), "Ag": (1,), "Cd": (2,), "In": (3,),
+    "Sn": (2, 4), "Sb": (3, 5), "Te": (4,), "Cs": (1,), "Ba": (2,), "La": (3,), "Hf": (4,),
+    "Ta": (5,), "W": (4, 6), "Re": (4,), "Os": (4,), "Ir": (3, 4), "Pt": (2, 4), "Au": (1, 3),
+    "Hg": (2,), "Tl": (1, 3), "Pb": (2, 4), "Bi": (3,),
+}
+
+_NONMETALS = {"H", "C", "N", "O", "F", "P", "S", "Cl", "Se", "Br", "I"}
+#: Elements given elemental fcc / bcc / hcp cells (metals and metalloids).
+METALS = tuple(s for s in ELEMENTS if s not in _NONMETALS)
+
+_SETTINGS = {"cellpar": [1, 1, 1, 90, 90, 90]}
+
+
+def _hexagonal(c_over_a: float) -> list[float]:
+    return [1.0, 1.0, c_over_a, 90, 90, 120]
+
+
+def _build(kind: str, a: str, b: str = "", c: str = "") -> Atoms:
+    """Unscaled cell of a prototype (lattice constant ~1)."""
+    if kind in ("fcc", "bcc"):
+        return bulk(a, kind, a=1.0)
+    if kind == "hcp":
+        return bulk(a, "hcp", a=1.0, c=1.633)
+    if kind == "diamond":
+        return bulk(a, "diamond", a=1.0)
+    if kind in ("rocksalt", "zincblende", "fluorite"):
+        return bulk(a + b if kind != "fluorite" else f"{a}{b}2", kind, a=1.0)
+    if kind == "cscl":
+        return bulk(a + b, "cesiumchloride", a=1.0)
+    if kind == "wurtzite":
+        return bulk(a + b, "wurtzite", a=1.0, c=1.633)
+    if kind == "antifluorite":
+        cell = bulk(f"{b}{a}2", "fluorite", a=1.0)
+        cell.symbols = [b] + [a, a]
+        return cell
+    if kind == "l12":
+        return crystal([b, a], [(0, 0, 0), (0, 0.5, 0.5)], spacegroup=221, **_SETTINGS)
+    if kind == "rutile":
+        return crystal([a, b], [(0, 0, 0), (0.305, 0.305, 0)], spacegroup=136,
+                       cellpar=[1, 1, 0.644, 90, 90, 90])
+    if kind == "cdi2":
+        return crystal([a, b], [(0, 0, 0), (1 / 3, 2 / 3, 0.25)], spacegroup=164,
+                       cellpar=_hexagonal(1.6))
+    if kind == "mos2":
+        return crystal([a, b], [(1 / 3, 2 / 3, 0.25), (1 / 3, 2 / 3, 0.621)], spacegroup=194,
+                       cellpar=_hexagonal(3.9))
+    if kind == "perovskite":
+        return crystal([a, b, c], [(0, 0, 0), (0.5, 0.5, 0.5), (0, 0.5, 0.5)], spacegroup=221,
+                       **_SETTINGS)
+    if kind == "spinel":
+        conv = crystal([a, b, c], [(0.125, 0.125, 0.125), (0.5, 0.5, 0.5), (0.26, 0.26, 0.26)],
+                       spacegroup=227, setting=2, **_SETTINGS)
+        return _fcc_primitive(conv)
+    raise ValueError(f"unknown prototype {kind!r}")
+
+
+def _fcc_primitive(conv: Atoms) -> Atoms:
+    """Primitive cell of a face-centred cubic conventional cell."""
+    prim = 0.5 * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float) @ conv.cell.array
+    frac = np.linalg.solve(prim.T, conv.positions.T).T
+    keep, seen = [], []
+    for i, f in enumerate(frac % 1.0):
+        if not any(np.allclose((f - g + 0.5) % 1.0 - 0.5, 0.0, atol=1e-6) for g in seen):
+            seen.append(f)
+            keep.append(i)
+    out = Atoms(conv.symbols[keep], scaled_positions=np.array(seen), cell=prim, pbc=True)
+    return out
+
+
+def scale_to_bonds(atoms: Atoms, factor: float = 1.0) -> Atoms:
+    """Scale a cell so that its shortest bond is ``factor`` × the covalent-radius sum.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Periodic cell (any size; distances include periodic images).
+    factor : float
+        Target ratio of the most compressed pair, distance / (r_i + r_j).
+
+    Returns
+    -------
+    ase.Atoms
+        A scaled copy (positions and cell in Å).
+    """
+    from ase.neighborlist import neighbor_list
+
+    out = atoms.copy()
+    radii = covalent_radii[out.numbers]
+    out.set_cell(out.cell / np.cbrt(out.get_volume() / len(out)), scale_atoms=True)  # 1 Å³/atom
+    i, j, d = neighbor_list("ijd", out, 2.0)  # the nearest neighbour is closer than 1.2
+    ratio = (d / (radii[i] + radii[j])).min()
+    out.set_cell(out.cell * (factor / ratio), scale_atoms=True)
+    return out
+
+
+def _rng(seed: int, label: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(label.encode())])
+
+
+def _ionic(rng: np.random.Generator, charge: int, anion_charge: int,
+           anions: tuple[str, ...] = tuple(ANIONS)) -> tuple[str, str] | None:
+    """A random (cation, anion) pair with the given charges, or None."""
+    cations = [s for s, states in OXIDATION_STATES.items() if charge in states]
+    anions = [x for x in anions if ANIONS[x] == anion_charge]
+    pairs = [(m, x) for m in cations for x in anions if m != x]
+    return None if not pairs else pairs[rng.integers(len(pairs))]
+
+
+#: (prototype, cation charge, anion charge, pairs drawn, allowed anions or None)
+_IONIC = [
+    ("rocksalt", 1, -1, 10, None), ("rocksalt", 2, -2, 14, None), ("rocksalt", 3, -3, 6, None),
+    ("cscl", 1, -1, 6, ("Cl", "Br", "I")), ("zincblende", 1, -1, 4, ("Cl", "Br", "I")),
+    ("zincblende", 2, -2, 10, None), ("zincblende", 3, -3, 8, None),
+    ("wurtzite", 2, -2, 8, None), ("wurtzite", 3, -3, 6, None),
+]
+_AX2 = [("fluorite", 2, -1, 6, ("F", "Cl")), ("fluorite", 4, -2, 6, ("O",)),
+        ("rutile", 4, -2, 10, ("O",)), ("rutile", 2, -1, 4, ("F",)),
+        ("cdi2", 2, -1, 6, ("Cl", "Br", "I")), ("cdi2", 4, -2, 6, ("S", "Se", "Te")),
+        ("mos2", 4, -2, 6, ("S", "Se", "Te"))]
+
+
+def _compounds(seed: int) -> list[tuple[str, tuple[str, ...]]]:
+    """Drawn (prototype, symbols) pairs of the compound families, without repeats."""
+    rng = np.random.default_rng([seed, 7])
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for kind, q, qx, count, allowed in _IONIC + _AX2:
+        for _ in range(count):
+            pair = _ionic(rng, q, qx, allowed or tuple(ANIONS))
+            if pair:
+                out.append((kind, pair))
+    for _ in range(8):  # anti-fluorite A2X
+        out.append(("antifluorite", _ionic(rng, 1, -2)))
+    for _ in range(12):  # perovskites A(2+)B(4+)O3 and A(1+)B(2+)X3
+        if rng.random() < 0.6:
+            a, _x = _ionic(rng, 2, -2, ("O",))
+            b, _x = _ionic(rng, 4, -2, ("O",))
+            out.append(("perovskite", (a, b, "O")))
+        else:
+            a, x = _ionic(rng, 1, -1, ("F", "Cl", "Br"))
+            b, _x = _ionic(rng, 2, -1, ("F",))
+            out.append(("perovskite", (a, b, x)))
+    for _ in range(8):  # spinels A(2+)B(3+)2X4
+        a, x = _ionic(rng, 2, -2, ("O", "S"))
+        b, _x = _ionic(rng, 3, -2, ("O",))
+        out.append(("spinel", (a, b, x)))
+    for kind, count in (("cscl", 14), ("l12", 10)):  # intermetallics
+        for _ in range(count):
+            a, b = rng.choice(METALS, size=2, replace=False)
+            out.append((kind, (str(a), str(b))))
+    unique = {(k, s): None for k, s in out if len(set(s)) == len(s)}
+    return list(unique)
+
+
+def random_crystal(symbols: dict[str, int], rng: np.random.Generator,
+                   attempts: int = 20) -> Atoms | None:
+    """A symmetry-constrained random crystal from pyxtal, or None if none fits.
+
+    Parameters
+    ----------
+    symbols : dict
+        Element -> number of atoms in the conventional cell.
+    rng : numpy.random.Generator
+        Draws the space groups (2–230) and pyxtal's seeds.
+    attempts : int
+        Space groups tried before giving up.
+    """
+    from pyxtal import pyxtal
+
+    species, counts = list(symbols), list(symbols.values())
+    for _ in range(attempts):
+        group = int(rng.integers(2, 231))
+        crystal_ = pyxtal()
+        try:
+            crystal_.from_random(3, group, species, counts, random_state=int(rng.integers(2**31)))
+        except Exception:  # noqa: BLE001 - pyxtal raises many kinds when a group cannot fit
+            continue
+        if crystal_.valid:
+            atoms = crystal_.to_ase()
+            atoms.pbc = True
+            return atoms
+    return None
+
+
+def _random_compositions(seed: int, count: int) -> list[dict[str, int]]:
+    rng = np.random.default_rng([seed, 11])
+    out = []
+    while len(out) < count:
+        if rng.random() < 0.35:  # intermetallic
+            a, b = (str(s) for s in rng.choice(METALS, size=2, replace=False))
+            na, nb = (int(n) for n in rng.integers(1, 4, size=2))
+            comp = {a: na, b: nb}
+        else:  # charge-balanced binary
+            q = int(rng.choice([1, 2, 3, 4]))
+            qx = int(rng.choice([-1, -2, -3]))
+            pair = _ionic(rng, q, qx)
+            if pair is None:
+                continue
+            g = np.gcd(q, -qx)
+            comp = {pair[0]: -qx // g, pair[1]: q // g}
+        total = sum(comp.values())
+        if total > 6:
+            continue
+        z = 2 if total <= 3 and rng.random() < 0.5 else 1
+        out.append({k: v * z for k, v in comp.items()})
+    return out
+
+
+def base_structures(seed: int = 0, n_random: int = 150) -> list[tuple[str, Atoms]]:
+    """The labelled, unrelaxed base cells of the set (see the module docstring).
+
+    Parameters
+    ----------
+    seed : int
+        Chooses the compounds, random crystals and their details.
+    n_random : int
+        Number of random compositions attempted with pyxtal.
+
+    Returns
+    -------
+    list of (str, ase.Atoms)
+        Labels like ``rocksalt-NaCl``, ``fcc-Cu``, ``random-017-Mg2Si``; cells
+        scaled to covalent bond lengths (Å).
+    """
+    out: list[tuple[str, Atoms]] = []
+    for s in METALS:
+        for kind in ("fcc", "bcc", "hcp"):
+            out.append((f"{kind}-{s}", _build(kind, s)))
+    for s in ("C", "Si", "Ge", "Sn"):
+        out.append((f"diamond-{s}", _build("diamond", s)))
+    for kind, symbols in _compounds(seed):
+        atoms = _build(kind, *symbols)
+        out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
+    for k, comp in enumerate(_random_compositions(seed, n_random)):
+        label = f"random-{k:03d}-" + "".join(f"{e}{n if n > 1 else ''}" for e, n in comp.items())
+        atoms = random_crystal(comp, _rng(seed, label))
+        if atoms is not None:
+            out.append((label, atoms))
+    seen: set[str] = set()
+    unique = []
+    for label, atoms in out:
+        if label not in seen:
+            seen.add(label)
+            unique.append((label, scale_to_bonds(atoms)))
+    return unique
+
+
+def teacher_split(label: str) -> str:
+    """``"held-out"`` for about 10 % of base labels (by SHA-256), else ``"train"``."""
+    digest = hashlib.sha256(label.encode()).digest()
+    return "held-out" if int.from_bytes(digest[:8], "big") % 10 == 0 else "train"
+
+
+def element_of(label: str) -> str:
+    """Symbol of an elemental base label such as ``fcc-Cu`` (for checks)."""
+    symbol = label.split("-", 1)[1]
+    if symbol not in atomic_numbers:
+        raise ValueError(f"{label!r} is not an elemental base label")
+    return symbol
