@@ -1,0 +1,154 @@
+"""Measure the trained default model and bundle it into the package.
+
+    python examples/default_model/ship.py [--model examples/default_model/run/model.pt]
+
+1. Against the teacher (SevenNet-0) on the held-out bases of
+   datasets/teacher-7net0/held-out: energy (meV/atom), force (eV/Å) and
+   force-constant (eV/Å²) MAE over all held-out structures, and phonon
+   frequency MAE (THz) at the commensurate q-points and on an 8×8×8 mesh of
+   every held-out ``eq`` structure (the teacher's force constants vs the
+   model's exact Hessian on the same supercell).
+2. Against real DFT (../shared/data/dft: Si, NaCl): frequency MAE at the
+   commensurate q-points, on the mesh and along the band path, with figures
+   docs/default_model/<system>_bands.png (DFT vs model vs teacher).
+3. Writes docs/default_model/metrics.json and ase_fcnet/models/default.pt
+   (the model with these metrics, the element list and the model card path in
+   its metadata).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ase_fcnet.data import load_dataset
+from ase_fcnet.model import load_model, read_model_file, save_model
+from ase_fcnet.phonons import band_structure, plot_band_comparison
+from ase_fcnet.training import evaluate
+from ase_fcnet.training.evaluate import (
+    frequency_errors,
+    model_phonopy,
+    reference_phonopy,
+    summarize_frequency_errors,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "datasets" / "teacher-7net0"
+DFT = ROOT.parent / "shared" / "data" / "dft"
+DOCS = ROOT / "docs" / "default_model"
+TARGET = ROOT / "ase_fcnet" / "models" / "default.pt"
+DFT_FILES = {"Si": "Si_phonopy_params.yaml", "NaCl": "NaCl_rd_phonopy_params.yaml.xz"}
+
+
+def held_out(model) -> dict:
+    """Errors against the teacher on the held-out bases."""
+    samples = load_dataset([DATA / "held-out"])
+    out = {k: v for k, v in evaluate(model, samples).items() if not isinstance(v, dict)}
+    per = {}
+    for yaml in sorted((DATA / "held-out").glob("*/eq/phonopy_params.yaml.xz")):
+        if json.loads((yaml.parent / "labels.json").read_text())["force_constants"]:
+            per[yaml.parent.parent.name] = frequency_errors(model, yaml)
+    out.update(summarize_frequency_errors(per))
+    out["n_structures"] = len(samples)
+    out["per_structure"] = per
+    return out
+
+
+def _plain_yaml(name: str, folder: Path) -> Path:
+    src = DFT / name
+    dst = folder / "phonopy_params.yaml"
+    dst.write_bytes(lzma.decompress(src.read_bytes()) if src.suffix == ".xz" else src.read_bytes())
+    return dst
+
+
+def versus_dft(model) -> dict:
+    """Model (and teacher) phonons vs the shared DFT data, with band figures."""
+    from ase_fcnet.data.teacher import sevennet_calculator
+    from ase_fcnet.phonons import phonopy_to_atoms
+
+    out = {}
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for system, name in DFT_FILES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            yaml = _plain_yaml(name, Path(tmp))
+            ref, calc = reference_phonopy(yaml)
+            errors = frequency_errors(model, yaml)
+            bands = {"DFT (PBE/PBEsol, phonopy examples)": band_structure(ref),
+                     "ase_fcnet default": band_structure(model_phonopy(model, ref, calc, yaml))}
+            teacher = _teacher_phonopy(ref, sevennet_calculator(), phonopy_to_atoms)
+            bands["SevenNet-0 teacher (finite displacements)"] = band_structure(teacher)
+        mae = plot_band_comparison(bands, DOCS / f"{system}_bands.png",
+                                   title=f"{system}: default model vs DFT "
+                                         f"({len(ref.supercell)}-atom supercell)")
+        errors["band_path_mae_THz"] = mae["ase_fcnet default"]
+        errors["teacher_band_path_mae_THz"] = mae["SevenNet-0 teacher (finite displacements)"]
+        out[system] = errors
+    return out
+
+
+def _teacher_phonopy(ref, calc, phonopy_to_atoms):
+    """The teacher's finite-displacement force constants on the DFT supercell."""
+    from phonopy import Phonopy
+
+    phonon = Phonopy(ref.unitcell, supercell_matrix=ref.supercell_matrix,
+                     primitive_matrix=ref.primitive_matrix, log_level=0)
+    phonon.generate_displacements(distance=0.01)
+    forces = []
+    for cell in phonon.supercells_with_displacements:
+        atoms = phonopy_to_atoms(cell)
+        atoms.calc = calc
+        forces.append(atoms.get_forces())
+    phonon.forces = np.array(forces)
+    phonon.produce_force_constants()
+    return phonon
+
+
+def _headline(metrics: dict) -> dict:
+    held, dft = metrics["held_out_vs_teacher"], metrics["vs_dft"]
+    out = {k: held[k] for k in ("energy_mae_meV_per_atom", "forces_mae_eV_per_A",
+                                "stress_mae_eV_per_A3", "fc_mae_eV_per_A2", "mean_commensurate_mae_THz",
+                                "mean_mesh_mae_THz") if k in held}
+    for system, errors in dft.items():
+        out[f"{system}_dft_band_path_mae_THz"] = errors["band_path_mae_THz"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run/model.pt")
+    parser.add_argument("--no-install", action="store_true",
+                        help="measure only; do not write ase_fcnet/models/default.pt")
+    args = parser.parse_args()
+    model = load_model(args.model)
+    metrics = {"model": str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT)
+               else str(args.model),
+               "held_out_vs_teacher": held_out(model), "vs_dft": versus_dft(model)}
+    metrics["headline"] = _headline(metrics)
+    DOCS.mkdir(parents=True, exist_ok=True)
+    (DOCS / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    print(json.dumps(metrics["headline"], indent=1))
+    if args.no_install:
+        return
+    source = read_model_file(args.model).get("metadata") or {}
+    metadata = {
+        "description": "Default ase_fcnet model: distilled from SevenNet-0 on the universal "
+                       "structure set (energies, forces, stress, force constants).",
+        "teacher": "SevenNet-0 (sevenn, 7net-0 11Jul2024)",
+        "model_card": "docs/default_model.md",
+        "metrics": metrics["headline"],
+        "training": {k: source[k] for k in ("steps", "epochs", "wall_time_s") if k in source},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "default.pt"
+        save_model(model, staged, metadata=metadata)
+        shutil.move(staged, TARGET)
+    print(f"bundled {TARGET} ({TARGET.stat().st_size / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
