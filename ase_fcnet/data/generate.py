@@ -228,6 +228,27 @@ def generate_structure(
     return labels
 
 
+def run_labelled(run: Callable[..., Any], todo: Sequence[tuple[str, Atoms]],
+                 where: Callable[[str], Path], workers: int, bar: tqdm,
+                 initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> None:
+    """Call ``run(label, atoms, folder=where(label))`` for each item, in processes if ``workers > 1``.
+
+    ``bar`` (tqdm) advances once per finished item; an item's exception is re-raised.
+    """
+    if workers > 1:
+        with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
+            jobs = {pool.submit(run, lab, at, folder=where(lab)): lab for lab, at in todo}
+            for job in as_completed(jobs):
+                job.result()
+                bar.set_postfix_str(jobs[job])
+                bar.update()
+        return
+    for lab, at in todo:
+        bar.set_postfix_str(lab)
+        run(lab, at, folder=where(lab))
+        bar.update()
+
+
 def generate_reference_data(
     structures: Iterable[tuple[str, Atoms]],
     calculator_factory: Callable[[], Calculator],
@@ -293,18 +314,7 @@ def generate_reference_data(
     )
     bar = tqdm(total=len(structures), initial=len(structures) - len(todo), disable=not progress)
     with bar:
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                jobs = {pool.submit(run, lab, at, folder=where(lab)): lab for lab, at in todo}
-                for job in as_completed(jobs):
-                    job.result()
-                    bar.set_postfix_str(jobs[job])
-                    bar.update()
-        else:
-            for lab, at in todo:
-                bar.set_postfix_str(lab)
-                run(lab, at, folder=where(lab))
-                bar.update()
+        run_labelled(run, todo, where, workers, bar)
     entries = []
     for label, atoms in structures:
         info = json.loads((where(label) / "labels.json").read_text())

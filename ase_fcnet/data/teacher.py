@@ -49,7 +49,6 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,7 @@ from tqdm import tqdm
 
 from ase_fcnet.fileio import atomic_write, atomic_write_text
 
-from .generate import _evaluate, _primitive_matrix, _to_ase, _to_phonopy
+from .generate import _evaluate, _primitive_matrix, _to_ase, _to_phonopy, run_labelled
 from .prototypes import supercell_matrix
 from .universal import base_structures, teacher_split
 
@@ -288,18 +287,7 @@ def generate_teacher_data(out_dir: str | os.PathLike, calculator_factory: Callab
     run = functools.partial(label_base, calculator_factory=calculator_factory, seed=seed, **kwargs)
     bar = tqdm(total=len(todo), disable=not progress, desc="bases")
     with bar:
-        if workers > 1:
-            with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(1,)) as pool:
-                jobs = {pool.submit(run, lab, at, folder=where[lab]): lab for lab, at in todo}
-                for job in as_completed(jobs):
-                    job.result()
-                    bar.set_postfix_str(jobs[job])
-                    bar.update()
-        else:
-            for lab, at in todo:
-                bar.set_postfix_str(lab)
-                run(lab, at, folder=where[lab])
-                bar.update()
+        run_labelled(run, todo, where.__getitem__, workers, bar, _worker_init, (1,))
     records = [json.loads((where[lab] / DONE).read_text()) for lab, _ in bases
                if (where[lab] / DONE).exists()]
     index = {"teacher": getattr(calculator_factory, "__name__", str(calculator_factory)),

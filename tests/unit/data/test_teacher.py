@@ -136,3 +136,18 @@ def test_sevennet_teacher_runs_offline():
     atoms.calc = sevennet_calculator()
     assert np.isfinite(atoms.get_potential_energy())
     assert np.abs(atoms.get_forces()).max() < 1e-3  # symmetric site: zero force
+
+
+def test_generate_teacher_data_resumes_and_indexes(tmp_path):
+    pytest.importorskip("pyxtal")
+    from ase_fcnet.data.teacher import generate_teacher_data
+
+    first = generate_teacher_data(tmp_path, EMT_FACTORY, n_random=2, limit=2, progress=False, n_efs=0)
+    assert len(first) == 2  # EMT knows few elements: such bases are recorded as skipped
+    assert all("variants" in r or "relaxation failed" in r["skipped"] for r in first)
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/done.json")}
+    again = generate_teacher_data(tmp_path, EMT_FACTORY, n_random=2, limit=0, progress=False)
+    assert [r["base"] for r in again] == [r["base"] for r in first]
+    assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/done.json")}
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["n_bases"] > 300 and len(index["bases"]) == 2  # 324 prototypes + random
