@@ -150,8 +150,7 @@ def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with
     supercell = _to_ase(phonon.supercell)
     if with_fc:
         phonon.generate_displacements(distance=0.01)
-        n_disp = len(phonon.supercells_with_displacements)
-        with_fc = n_disp * len(supercell) <= fc_budget
+        with_fc = len(phonon.supercells_with_displacements) * len(supercell) <= fc_budget
     perfect = _evaluate(supercell, calc, stress=True)
     n_disp = 0
     if with_fc:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ase_fcnet.data import load_dataset
 from ase_fcnet.model import load_model, read_model_file, save_model
-from ase_fcnet.phonons import band_structure, plot_band_comparison
+from ase_fcnet.phonons import band_structure, phonopy_to_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate
 from ase_fcnet.training.evaluate import (
     frequency_errors,
@@ -69,7 +69,6 @@ def _plain_yaml(name: str, folder: Path) -> Path:
 def versus_dft(model) -> dict:
     """Model (and teacher) phonons vs the shared DFT data, with band figures."""
     from ase_fcnet.data.teacher import sevennet_calculator
-    from ase_fcnet.phonons import phonopy_to_atoms
 
     out = {}
     DOCS.mkdir(parents=True, exist_ok=True)
@@ -80,7 +79,7 @@ def versus_dft(model) -> dict:
             errors = frequency_errors(model, yaml)
             bands = {"DFT (PBE/PBEsol, phonopy examples)": band_structure(ref),
                      "ase_fcnet default": band_structure(model_phonopy(model, ref, calc, yaml))}
-            teacher = _teacher_phonopy(ref, sevennet_calculator(), phonopy_to_atoms)
+            teacher = _teacher_phonopy(ref, sevennet_calculator())
             bands["SevenNet-0 teacher (finite displacements)"] = band_structure(teacher)
         mae = plot_band_comparison(bands, DOCS / f"{system}_bands.png",
                                    title=f"{system}: default model vs DFT "
@@ -91,7 +90,7 @@ def versus_dft(model) -> dict:
     return out
 
 
-def _teacher_phonopy(ref, calc, phonopy_to_atoms):
+def _teacher_phonopy(ref, calc):
     """The teacher's finite-displacement force constants on the DFT supercell."""
     from phonopy import Phonopy
 
