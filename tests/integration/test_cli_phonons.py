@@ -146,5 +146,10 @@ def test_help_lists_options():
         assert opt in res.output
 
 
-def test_no_model_says_how_to_pass_one(sic_cif, tmp_path):
+def test_no_model_says_how_to_pass_one(sic_cif, tmp_path, monkeypatch):
+    import ase_fcnet.models
+
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", empty)  # as if none were bundled
     _bad([str(sic_cif)], tmp_path, "no model given", "--model")
