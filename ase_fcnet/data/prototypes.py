@@ -169,8 +169,8 @@ def _strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
     return out
 
 
-def _random_strain(rng: np.random.Generator) -> np.ndarray:
-    eps = rng.uniform(-STRAIN, STRAIN, size=(3, 3))
+def _random_strain(rng: np.random.Generator, amplitude: float = STRAIN) -> np.ndarray:
+    eps = rng.uniform(-amplitude, amplitude, size=(3, 3))
     return np.triu(eps) + np.triu(eps, 1).T
 
 

@@ -62,7 +62,7 @@ from tqdm import tqdm
 from ase_fcnet.fileio import atomic_write, atomic_write_text
 
 from .generate import _evaluate, _primitive_matrix, _to_ase, _to_phonopy, run_labelled
-from .prototypes import supercell_matrix
+from .prototypes import _random_strain, _rattled, _rng, _strained, supercell_matrix
 from .universal import base_structures, teacher_split
 
 __all__ = ["TEACHER", "generate_teacher_data", "label_base", "sevennet_calculator"]
@@ -89,10 +89,6 @@ def sevennet_calculator() -> Calculator:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return SevenNetCalculator("7net-0", device="cpu")
-
-
-def _rng(seed: int, label: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(label.encode())])
 
 
 def _sane(atoms: Atoms, energy: float) -> str | None:
@@ -176,12 +172,8 @@ def _variants(label: str, relaxed: Atoms, seed: int, n_efs: int) -> list[tuple[s
     while len(relaxed) * reps**3 < 4:
         reps += 1
     for k in range(n_efs):
-        eps = rng.uniform(-0.04, 0.04, size=(3, 3))
-        eps = np.triu(eps) + np.triu(eps, 1).T
-        cell = relaxed.repeat(reps)
-        cell.set_cell(cell.cell.array @ (np.eye(3) + eps), scale_atoms=True)
-        cell.positions += rng.normal(0.0, rng.uniform(0.02, 0.12), size=cell.positions.shape)
-        out.append((f"efs-{k}", cell, False))
+        cell = _strained(relaxed.repeat(reps), _random_strain(rng, 0.04))
+        out.append((f"efs-{k}", _rattled(cell, rng.uniform(0.02, 0.12), rng), False))
     return out
 
 

@@ -26,13 +26,14 @@ bases (:func:`teacher_split`): about 10 % of labels, by hash, never by seed.
 from __future__ import annotations
 
 import hashlib
-import zlib
 
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from ase.spacegroup import crystal
+
+from .prototypes import _rng
 
 __all__ = [
     "ELEMENTS",
@@ -151,10 +152,6 @@ def scale_to_bonds(atoms: Atoms, factor: float = 1.0) -> Atoms:
     ratio = (d / (radii[i] + radii[j])).min()
     out.set_cell(out.cell * (factor / ratio), scale_atoms=True)
     return out
-
-
-def _rng(seed: int, label: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(label.encode())])
 
 
 def _ionic(rng: np.random.Generator, charge: int, anion_charge: int,
