@@ -314,7 +314,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_var = sum(len(r["variants"]) for r in done)
     print(f"{len(records)} bases done ({len(records) - len(done)} skipped), {n_var} labelled "
           f"structures in {args.out}, {time.perf_counter() - start:.0f} s this run")
+    print(summary(done))
+    held = [r for r in records if teacher_split(r["base"]) == "held-out"]
+    held_ok = [r for r in held if "skipped" not in r]
+    print(f"train / held-out bases {len(records) - len(held)} / {len(held)}; held-out usable "
+          f"{len(held_ok)} with {sum(len(r['variants']) for r in held_ok)} structures")
     return 0
+
+
+def summary(done: Sequence[dict[str, Any]]) -> str:
+    """One-paragraph statistics of finished (not skipped) ``done.json`` records."""
+    from ase.formula import Formula
+
+    fc = [v for r in done for v in r["variants"] if v["force_constants"]]
+    sizes = [v["n_supercell_atoms"] for v in fc]
+    bases_per_element: dict[str, int] = {}
+    for r in done:
+        for element in Formula(r["formula"]).count():
+            bases_per_element[element] = bases_per_element.get(element, 0) + 1
+    converged = sum(bool(r["relaxation"].get("converged")) for r in done)
+    rarest = min(bases_per_element.values()) if bases_per_element else 0
+    return (f"{len(fc)} structures with force constants (supercells of {np.mean(sizes):.0f} "
+            f"atoms on average, at most {max(sizes, default=0)}); {converged} of {len(done)} "
+            f"relaxations converged; {len(bases_per_element)} elements, the rarest in {rarest} bases")
 
 
 if __name__ == "__main__":
