@@ -131,8 +131,3 @@ def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
         atomic_write_text(json_out, json.dumps(report, indent=1))
         echo(f"metrics written to {json_out}")
 
-
-def register(group: click.Group) -> None:
-    """Add ``train`` and ``evaluate`` to the ``fcnet`` command group."""
-    group.add_command(train)
-    group.add_command(evaluate)

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import torch
 from ase.data import chemical_symbols
-from e3nn import o3
+from ase_fcnet.nn._e3nn import o3
 
 from ase_fcnet.model.fcnet import FCNet
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from e3nn import o3
+from ase_fcnet.nn._e3nn import o3
 from torch import nn
 
 from ase_fcnet.graph import AtomicGraph, edge_vectors

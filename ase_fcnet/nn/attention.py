@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import torch
-from e3nn import o3
-from e3nn.nn import Gate
 from torch import nn
+
+from ase_fcnet.nn._e3nn import Gate, o3
 
 #: Attention logits are squashed into (-LOGIT_BOUND, LOGIT_BOUND) by a tanh
 #: (smooth, and keeps exp() well away from overflow without a non-smooth max).
