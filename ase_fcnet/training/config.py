@@ -266,10 +266,26 @@ class TrainConfig:
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from err
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain mapping (lists, numbers, strings) that :meth:`from_dict` reads back."""
+    def to_dict(self, relative_to: str | os.PathLike | None = None) -> dict[str, Any]:
+        """Plain mapping (lists, numbers, strings) that :meth:`from_dict` reads back.
+
+        Parameters
+        ----------
+        relative_to : path-like, optional
+            Write ``data.paths``, ``training.output_dir`` and
+            ``training.init_model`` relative to this folder (so that
+            ``from_dict(..., base_dir=relative_to)`` restores them), e.g. to
+            keep absolute paths of one machine out of a model file.
+        """
         out = {"model": self.model.to_dict()}
         out.update({name: asdict(getattr(self, name)) for name in SECTIONS})
+        if relative_to is not None:
+            def rel(path):
+                return os.path.relpath(Path(path).resolve(), Path(relative_to).resolve())
+            out["data"]["paths"] = [rel(p) for p in out["data"]["paths"]]
+            out["training"]["output_dir"] = rel(out["training"]["output_dir"])
+            if out["training"]["init_model"] is not None:
+                out["training"]["init_model"] = rel(out["training"]["init_model"])
         return out
 
 

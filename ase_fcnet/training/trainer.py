@@ -327,7 +327,9 @@ class Trainer:
                        "batch_size": run.batch_size, "wall_time_s": p.get("elapsed_s", 0.0),
                        "early_stopped": p["bad_epochs"] >= (run.patience or math.inf)},
             "steps": p["step"], "epochs": p["epoch"], "world_size": self.dist.world_size,
-            "energy_scale_source": self.scale_source, "train_config": self.config.to_dict(),
+            "energy_scale_source": self.scale_source,
+            # paths relative to output_dir: no machine's absolute paths in a model file
+            "train_config": self.config.to_dict(relative_to=self.out),
         }
         if self.dist.is_main:
             save_model(self.eval_model, self.out / "model.pt", metadata=metadata)

@@ -72,6 +72,17 @@ def test_example_yaml_gives_typed_values(tmp_path):
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def test_paths_can_be_stored_relative_to_the_run_folder(tmp_path):
+    cfg = TrainConfig.from_yaml(write(tmp_path, EXAMPLE))
+    run = tmp_path / "runs" / "cu"
+    plain = cfg.to_dict(relative_to=run)
+    assert plain["data"]["paths"] == ["../../data/cu", "../../../al/phonopy_params.yaml"]
+    assert plain["training"]["output_dir"] == "."
+    back = TrainConfig.from_dict(plain, base_dir=run)
+    assert [Path(p).resolve() for p in back.data.paths] == [Path(p).resolve() for p in cfg.data.paths]
+    assert Path(back.training.output_dir).resolve() == run.resolve()
+
+
 def test_defaults_need_only_species():
     cfg = TrainConfig.from_dict({"model": {"species": "Si"}})
     assert cfg.model.species == ("Si",)
