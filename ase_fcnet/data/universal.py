@@ -11,7 +11,10 @@ Every structure is a *base* (an unrelaxed unit cell, Å) with a unique label:
   and MoS2 (2H) layers (AX2), anti-fluorite (A2X), cubic perovskite (ABX3)
   and spinel (AB2X4);
 * symmetry-constrained random crystals from pyxtal (random space group and
-  composition, at most 12 atoms per cell).
+  composition, at most 12 atoms per cell);
+* :data:`COMMON`: 185 real compounds in their own prototype (NaCl, MgO,
+  GaAs, GaN, ZnO, TiO2, CaF2, SrTiO3, MgAl2O4, Ni3Al, ...), so that the
+  crystals users ask about first are covered whatever the draws.
 
 Lattice parameters are only a start: each cell is scaled so that its shortest
 bond equals the sum of the covalent radii, and the teacher relaxes it.
@@ -36,6 +39,7 @@ from ase.spacegroup import crystal
 from .prototypes import _rng
 
 __all__ = [
+    "COMMON",
     "ELEMENTS",
     "OXIDATION_STATES",
     "base_structures",
@@ -262,6 +266,57 @@ def _random_compositions(seed: int, count: int) -> list[dict[str, int]]:
     return out
 
 
+#: Real compounds in their experimental (or textbook) prototype, (prototype, symbols) as
+#: :func:`_build` takes them: the crystals users ask about first. Drawn pairs above
+#: cover chemistry broadly; these make sure the common ones are there too.
+COMMON: dict[str, tuple[str, ...]] = {
+    "rocksalt": ("LiF", "LiCl", "NaF", "NaCl", "NaBr", "NaI", "KF", "KCl", "KBr", "KI", "RbCl",
+                 "AgCl", "AgBr", "MgO", "CaO", "SrO", "BaO", "MnO", "FeO", "CoO", "NiO", "CdO",
+                 "PbS", "PbSe", "PbTe", "SnTe", "TiC", "ZrC", "HfC", "NbC", "TaC", "VC", "TiN",
+                 "ZrN", "ScN", "VN", "CrN", "LaN", "CaS", "MgS"),
+    "cscl": ("CsCl", "CsBr", "CsI", "TlCl", "TlBr", "NiAl", "CoAl", "FeAl", "CuZn", "AgMg",
+             "AuCd", "NiTi", "RuAl"),
+    "zincblende": ("CSi", "BN", "BP", "BAs", "AlP", "AlAs", "AlSb", "GaP", "GaAs", "GaSb",
+                   "InP", "InAs", "InSb", "ZnS", "ZnSe", "ZnTe", "CdTe", "HgTe", "BeS", "CuCl",
+                   "CuBr", "CuI", "AgI"),
+    "wurtzite": ("GaN", "AlN", "InN", "ZnO", "BeO", "CdS", "CdSe", "ZnS", "CSi"),
+    "fluorite": ("CaF", "SrF", "BaF", "CdF", "PbF", "ZrO", "HfO", "SrCl"),
+    "antifluorite": ("LiO", "NaO", "KO", "LiS", "NaS", "MgSi", "MgGe", "MgSn", "LiSe"),
+    "rutile": ("TiO", "SnO", "GeO", "PbO", "MnO", "RuO", "IrO", "VO", "CrO", "NbO", "OsO",
+               "MgF", "ZnF", "FeF", "CoF", "NiF", "MnF"),
+    "cdi2": ("CdI", "MgI", "PbI", "CaI", "TiS", "ZrS", "HfS", "SnS", "TiSe", "PtS", "MgBr"),
+    "mos2": ("MoS", "MoSe", "MoTe", "WS", "WSe", "NbS", "NbSe", "TaS"),
+    "perovskite": ("SrTiO", "BaTiO", "CaTiO", "PbTiO", "SrZrO", "BaZrO", "BaHfO", "KNbO",
+                   "KTaO", "NaNbO", "LaAlO", "LaGaO", "KMgF", "KZnF", "KNiF", "RbCaF", "CsPbBr",
+                   "CsPbI", "CsSnI", "CsCaCl", "BaSnO", "SrHfO"),
+    "spinel": ("MgAlO", "ZnAlO", "NiAlO", "FeAlO", "MgCrO", "ZnCrO", "FeCrO", "MgGaO",
+               "ZnGaO", "ZnFeO", "CdInS", "MgInS"),
+    "l12": ("NiAl", "NiGa", "NiSi", "CuAu", "CuPt", "PtAl", "PtTi", "AlSc", "AlZr", "PdFe",
+            "NiMn", "PtFe", "AuCu"),
+}
+
+
+def _split_formula(formula: str) -> tuple[str, ...]:
+    """``"SrTiO"`` -> ``("Sr", "Ti", "O")`` (element symbols, no counts)."""
+    import re
+
+    out = tuple(re.findall(r"[A-Z][a-z]?", formula))
+    unknown = [e for e in out if e not in ELEMENTS]
+    if unknown or "".join(out) != formula:
+        raise ValueError(f"{formula!r}: not a list of set elements ({unknown or formula})")
+    return out
+
+
+def common_structures() -> list[tuple[str, Atoms]]:
+    """Unscaled cells of :data:`COMMON`, labelled ``<prototype>-<empirical formula>``."""
+    out = []
+    for kind, formulas in COMMON.items():
+        for formula in formulas:
+            atoms = _build(kind, *_split_formula(formula))
+            out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
+    return out
+
+
 def base_structures(seed: int = 0, n_random: int = 150) -> list[tuple[str, Atoms]]:
     """The labelled, unrelaxed base cells of the set (see the module docstring).
 
@@ -292,6 +347,7 @@ def base_structures(seed: int = 0, n_random: int = 150) -> list[tuple[str, Atoms
         atoms = random_crystal(comp, _rng(seed, label))
         if atoms is not None:
             out.append((label, atoms))
+    out += common_structures()  # after the drawn ones, so earlier labels keep their cells
     seen: set[str] = set()
     unique = []
     for label, atoms in out:

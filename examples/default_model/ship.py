@@ -11,7 +11,8 @@
 2. Against real DFT (../shared/data/dft: Si, NaCl): frequency MAE at the
    commensurate q-points, on the mesh and along the band path, with figures
    docs/default_model/<system>_bands.png (DFT vs model vs teacher).
-3. Writes docs/default_model/metrics.json and ase_fcnet/models/default.pt
+3. Writes docs/default_model/metrics.json, the tables docs/default_model/metrics.md
+   and ase_fcnet/models/default.pt
    (the model with these metrics, the element list and the model card path in
    its metadata).
 """
@@ -55,8 +56,68 @@ def held_out(model) -> dict:
             per[yaml.parent.parent.name] = frequency_errors(model, yaml)
     out.update(summarize_frequency_errors(per))
     out["n_structures"] = len(samples)
+    out["by_group"] = by_group(per)
     out["per_structure"] = per
     return out
+
+
+def group_of(label: str) -> str:
+    """Which kind of base a held-out label is (for the per-group frequency errors)."""
+    from ase_fcnet.data.universal import COMMON, common_structures
+
+    if label in {lab for lab, _ in common_structures()}:
+        return "common compounds (universal.COMMON)"
+    kind = label.split("-", 1)[0]
+    if kind in ("fcc", "bcc", "hcp", "diamond"):
+        return "elements (fcc, bcc, hcp, diamond)"
+    if kind == "random":
+        return "random crystals (pyxtal)"
+    assert kind in COMMON, label
+    return "drawn compounds (prototype, random pair)"
+
+
+def by_group(per: dict) -> dict:
+    """Mean and median frequency MAE (THz) over the held-out bases of each group."""
+    groups: dict[str, list[dict]] = {}
+    for label, errors in per.items():
+        groups.setdefault(group_of(label), []).append(errors)
+    out = {}
+    for name, rows in sorted(groups.items()):
+        mesh = [r["mesh_mae_THz"] for r in rows]
+        comm = [r["commensurate_mae_THz"] for r in rows]
+        out[name] = {"n": len(rows), "mean_mesh_mae_THz": float(np.mean(mesh)),
+                     "median_mesh_mae_THz": float(np.median(mesh)),
+                     "mean_commensurate_mae_THz": float(np.mean(comm)),
+                     "median_commensurate_mae_THz": float(np.median(comm))}
+    return out
+
+
+def markdown(metrics: dict) -> str:
+    """The measured tables of the model card (docs/default_model/metrics.md)."""
+    held, dft = metrics["held_out_vs_teacher"], metrics["vs_dft"]
+    lines = ["<!-- written by examples/default_model/ship.py; do not edit -->", "",
+             f"Model: `{metrics['model']}`", "",
+             f"## Against the teacher: {held['n_structures']} held-out structures "
+             f"({held['n_datasets']} with force constants)", "",
+             "| energy, meV/atom | force, eV/Å | stress, eV/Å³ | force constants, eV/Å² "
+             "| frequency MAE, commensurate q (THz) | frequency MAE, 8×8×8 mesh (THz) |",
+             "|---|---|---|---|---|---|",
+             f"| {held['energy_mae_meV_per_atom']:.1f} | {held['forces_mae_eV_per_A']:.3f} "
+             f"| {held.get('stress_mae_eV_per_A3', float('nan')):.4f} "
+             f"| {held['fc_mae_eV_per_A2']:.3f} | {held['mean_commensurate_mae_THz']:.2f} "
+             f"| {held['mean_mesh_mae_THz']:.2f} |", "",
+             "| held-out group | bases | mesh MAE mean (THz) | mesh MAE median (THz) |",
+             "|---|---|---|---|"]
+    for name, g in held["by_group"].items():
+        lines.append(f"| {name} | {g['n']} | {g['mean_mesh_mae_THz']:.2f} "
+                     f"| {g['median_mesh_mae_THz']:.2f} |")
+    lines += ["", "## Against DFT (../shared/data/dft)", "",
+              "| system | commensurate q MAE (THz) | mesh MAE (THz) | band path MAE (THz) "
+              "| teacher band path MAE (THz) |", "|---|---|---|---|---|"]
+    for system, e in dft.items():
+        lines.append(f"| {system} | {e['commensurate_mae_THz']:.2f} | {e['mesh_mae_THz']:.2f} "
+                     f"| {e['band_path_mae_THz']:.2f} | {e['teacher_band_path_mae_THz']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _plain_yaml(name: str, folder: Path) -> Path:
@@ -130,6 +191,7 @@ def main() -> None:
     metrics["headline"] = _headline(metrics)
     DOCS.mkdir(parents=True, exist_ok=True)
     (DOCS / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (DOCS / "metrics.md").write_text(markdown(metrics))
     print(json.dumps(metrics["headline"], indent=1))
     if args.no_install:
         return

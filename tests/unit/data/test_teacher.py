@@ -56,6 +56,21 @@ def test_base_structures_are_reproducible_and_span_every_element():
     assert present == set(uni.ELEMENTS)
     held = [lab for lab in labels if uni.teacher_split(lab) == "held-out"]
     assert 0.05 < len(held) / len(labels) < 0.15
+    for common in ("rocksalt-ClNa", "rocksalt-MgO", "zincblende-AsGa", "wurtzite-GaN",
+                   "perovskite-O3SrTi", "spinel-Al2MgO4", "l12-AlNi3", "diamond-Si"):
+        assert common in labels
+
+
+def test_common_compounds_have_their_own_stoichiometry():
+    cells = dict(uni.common_structures())
+    assert len(cells) == sum(len(v) for v in uni.COMMON.values())  # no duplicate compounds
+    expected = {"rocksalt-ClNa": "ClNa", "fluorite-CaF2": "CaF2", "antifluorite-Li2O": "Li2O",
+                "rutile-O2Ti": "O4Ti2", "perovskite-O3SrTi": "O3SrTi", "l12-AlNi3": "AlNi3",
+                "spinel-Al2MgO4": "Al4Mg2O8", "mos2-MoS2": "Mo2S4", "cdi2-CdI2": "CdI2"}
+    for label, formula in expected.items():
+        assert cells[label].get_chemical_formula() == formula
+    with pytest.raises(ValueError, match="Xe"):
+        uni._split_formula("XeF")
 
 
 def test_label_base_writes_compact_phonopy_data_that_reads_back(tmp_path):
