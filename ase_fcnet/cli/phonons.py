@@ -69,8 +69,11 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
     echo(f"[2/4] loading model {model_path or '(bundled default)'}")
     calc = load_calculator(model_path, device, dtype)
     check_structure(atoms, structure, calc.species, calc.model.cutoff)
-    echo(f"      {atoms.get_chemical_formula()} ({len(atoms)} atoms); model elements "
-         f"{', '.join(calc.species)}; device {calc.device}, {dtype}")
+    species = calc.species
+    known = ", ".join(species) if len(species) <= 8 else \
+        f"{len(species)} elements ({species[0]}–{species[-1]}; `fcnet models` lists them)"
+    echo(f"      {atoms.get_chemical_formula()} ({len(atoms)} atoms); model elements {known}; "
+         f"device {calc.device}, {dtype}")
     relax_info = None
     if relax:
         from ase_fcnet.phonons.relax import relax as relax_structure
