@@ -38,13 +38,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_model(model, device: torch.device, dtype: torch.dtype) -> FCNet:
-    """A model object, a model file path, or ``None`` (the bundled default)."""
-    if model is None:
-        from ase_fcnet.models import default_model_path
+    """A model object, a model file path, a bundled model's name, or ``None`` (the default)."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        from ase_fcnet.models import model_file
 
-        model = default_model_path()
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model, dtype=dtype, device=device)
+        return load_model(model_file(model), dtype=dtype, device=device)
     if isinstance(model, FCNet):
         return copy.deepcopy(model).to(device=device, dtype=dtype)
     raise TypeError(f"model must be a model file path or an FCNet, got {type(model).__name__}")

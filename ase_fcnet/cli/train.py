@@ -99,6 +99,8 @@ def _phonopy_yamls(paths) -> list[Path]:
 def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
     """Errors of MODEL on the phonopy files or folders DATA.
 
+    MODEL is a model file or the name of a bundled model (`default`).
+
     Prints energy (meV/atom), force (eV/Å), stress (eV/Å³) and force-constant
     (eV/Å²) MAE and RMSE, and with --frequencies the phonon-frequency errors
     (THz) at the supercell's commensurate q-points and on a mesh.
@@ -106,11 +108,13 @@ def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
     from ase_fcnet.calculator import resolve_device, resolve_dtype
     from ase_fcnet.data import load_dataset
     from ase_fcnet.model import ModelFileError, load_model
+    from ase_fcnet.models import model_file
     from ase_fcnet.training.evaluate import evaluate as evaluate_model
     from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
 
     try:
-        model = load_model(model_path, dtype=resolve_dtype(dtype), device=resolve_device(device))
+        model = load_model(model_file(model_path), dtype=resolve_dtype(dtype),
+                           device=resolve_device(device))
         samples = load_dataset(list(data))
         metrics = evaluate_model(model, samples)
         freqs = {str(p): frequency_errors(model, p, mesh) for p in

@@ -32,6 +32,22 @@ def default_model_path(name: str = DEFAULT_MODEL) -> Path:
     )
 
 
+def model_file(model: str | os.PathLike | None) -> Path:
+    """Where a model is: ``None`` is the default, a bare bundled name (``"default"``)
+    is that bundled file, anything else is a path (checked by the loader).
+
+    A file of that name in the working directory wins over a bundled name.
+    """
+    if model is None:
+        return default_model_path()
+    path = Path(model)
+    if not path.exists() and len(path.parts) == 1 and not path.suffix:
+        bundled = bundled_models()
+        if path.name in bundled:
+            return bundled[path.name]
+    return path
+
+
 def _jsonable(value: Any) -> Any:
     """Metadata values as JSON types (tensors become numbers or lists)."""
     if hasattr(value, "tolist"):  # torch.Tensor, numpy array or scalar

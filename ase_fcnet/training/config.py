@@ -121,8 +121,9 @@ class RunConfig:
                              "spread) to the untrained model's.", "auto_float",
                              low=0.0, low_open=True)
     progress: bool = _key(True, "Show a tqdm progress bar with running metrics.", "bool")
-    init_model: str | None = _key(None, "Fine-tuning: start from the weights of this model file "
-                                  "(its architecture must equal the model section); the energy "
+    init_model: str | None = _key(None, "Fine-tuning: start from the weights of this model file, "
+                                  "or of a bundled model by name (default; its architecture "
+                                  "must equal the model section); the energy "
                                   "scale is kept and the per-species reference energies are "
                                   "re-fitted to the new data. Relative to the YAML file's folder.",
                                   "optional_str")
@@ -238,8 +239,9 @@ class TrainConfig:
             base = Path(base_dir)
             config.data.paths = [str(base / p) for p in config.data.paths]
             config.training.output_dir = str(base / config.training.output_dir)
-            if config.training.init_model is not None:
-                config.training.init_model = str(base / config.training.init_model)
+            init = config.training.init_model
+            if init is not None and not _bundled_name(init, base):
+                config.training.init_model = str(base / init)
         return config
 
     @classmethod
@@ -287,6 +289,15 @@ class TrainConfig:
             if out["training"]["init_model"] is not None:
                 out["training"]["init_model"] = rel(out["training"]["init_model"])
         return out
+
+
+def _bundled_name(value: str, base: Path) -> bool:
+    """Whether ``init_model`` names a bundled model (``default``) rather than a file."""
+    from ase_fcnet.models import bundled_models
+
+    path = Path(value)
+    return (len(path.parts) == 1 and not path.suffix and not (base / path).exists()
+            and path.name in bundled_models())
 
 
 def describe_config(width: int = 96) -> str:

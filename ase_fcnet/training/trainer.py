@@ -351,7 +351,9 @@ def train(config: TrainConfig, samples: Sequence[Sample] | None = None,
 
 def _init_from(model: torch.nn.Module, path: str, config) -> str:
     """Load a model file's weights into ``model`` (fine-tuning); architectures must match."""
-    data = read_model_file(path)
+    from ase_fcnet.models import model_file
+
+    data = read_model_file(model_file(path))
     stored = ModelConfig.from_dict(data["model_config"])
     if stored != config:
         diff = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
