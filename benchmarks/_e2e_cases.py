@@ -308,7 +308,12 @@ def whole_command(method: str, case: str, model: str, threads: int, work: Path) 
     if method == "fcnet":
         exe = Path(sys.executable).parent / "fcnet"
         exe = str(exe) if exe.exists() else "fcnet"
-        return [exe, "phonons", str(cif), "--model", str(model), "--supercell", *cell, "--out", str(out)]
+        from ase_fcnet.models import bundled_models
+
+        default = bundled_models().get("default")
+        # the bundled default runs as users type it: no --model
+        chosen = [] if default and Path(model).resolve() == default.resolve() else ["--model", str(model)]
+        return [exe, "phonons", str(cif), *chosen, "--supercell", *cell, "--out", str(out)]
     return [sys.executable, str(write_script(method, case, threads, work)), str(cif), str(out), *cell]
 
 
