@@ -51,7 +51,7 @@ DOCS = ROOT / "docs"
 DEFAULT_JSON = DOCS / "benchmarks" / "phonons_end_to_end.json"
 MARK_BEGIN = "<!-- phonons-end-to-end:begin -->"
 MARK_END = "<!-- phonons-end-to-end:end -->"
-SECTION = "## End-to-end phonons: default model vs teacher"
+SECTION = "## End-to-end phonons: bundled model vs teacher"
 LABEL = {"fcnet": "ase_fcnet (analytic)", "teacher": "SevenNet-0 teacher (FD)", "chgnet": "CHGNet (FD)"}
 
 
@@ -267,7 +267,7 @@ def main(argv=None) -> None:
     if args.model is None:
         from ase_fcnet.models import default_model_path
 
-        args.model = default_model_path()
+        args.model = default_model_path()  # a clear error naming --model when none is bundled
     args.model = str(Path(args.model).resolve())  # the commands run in a temporary folder
     cases = args.cases or [c for c in e2e.CASES if not args.quick or c.endswith("-64")]
     chgnet = importlib.util.find_spec("chgnet") is not None

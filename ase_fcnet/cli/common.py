@@ -21,7 +21,8 @@ def model_options(func):
     func = click.option("--device", default="auto", show_default=True,
                         help="cpu, cuda, cuda:N, or auto (CUDA when available).")(func)
     func = click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-                        help="Model file (.pt). Default: the model bundled with the package.")(func)
+                        help="Model file (.pt) or a bundled model's name (`fcnet models` lists "
+                             "them). Default: the bundled default model.")(func)
     return func
 
 

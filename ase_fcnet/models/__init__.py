@@ -27,8 +27,9 @@ def default_model_path(name: str = DEFAULT_MODEL) -> Path:
         return models[name]
     raise NoModelError(
         f"no model given and no bundled model named {name!r} "
-        f"(bundled: {sorted(models) or 'none'}). Pass one explicitly, e.g. "
-        "FCNetCalculator(model='examples/si_sw/model.pt') or `fcnet phonons STRUCTURE --model PATH`."
+        f"(bundled: {sorted(models) or 'none'}). Pass a model file or a bundled model's name, "
+        "e.g. FCNetCalculator(model='examples/si_sw/model.pt') or `fcnet phonons STRUCTURE "
+        "--model PATH_OR_NAME`; `fcnet models` lists the bundled ones and their accuracy."
     )
 
 

@@ -1,0 +1,94 @@
+"""The bundled preview model: loads offline by name, knows the documented elements, gives sound
+force constants; without a default bundled, FCNetCalculator() says how to pass a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.spacegroup import crystal
+from click.testing import CliRunner
+
+import ase_fcnet.models
+from ase_fcnet import FCNetCalculator
+from ase_fcnet.cli import main
+from ase_fcnet.data.universal import ELEMENTS
+from ase_fcnet.graph import StructureError
+from ase_fcnet.models import NoModelError
+
+
+def _structures():
+    yield "Si", bulk("Si", "diamond", a=5.45)
+    yield "NaCl", bulk("NaCl", "rocksalt", a=5.70)
+    yield "MgO", bulk("MgO", "rocksalt", a=4.25)
+    yield "Cu", bulk("Cu", "fcc", a=3.63)
+    yield "GaN", bulk("GaN", "wurtzite", a=3.22, c=5.24)
+    yield "TiO2", crystal(["Ti", "O"], [(0, 0, 0), (0.305, 0.305, 0)], spacegroup=136,
+                          cellpar=[4.65, 4.65, 2.97, 90, 90, 90])
+
+
+def test_preview_model_is_bundled_with_the_documented_elements():
+    models = ase_fcnet.models.bundled_models()
+    assert "preview" in models
+    path = models["preview"]
+    assert path.parent == ase_fcnet.models.MODEL_DIR and path.stat().st_size < 10e6
+    info = next(i for i in ase_fcnet.models.describe_bundled() if i["name"] == "preview")
+    assert info["default"] is False
+    assert info["species"] == list(ELEMENTS)
+    assert info["model_card"] == "docs/default_model.md"
+    assert (Path(__file__).resolve().parents[2] / info["model_card"]).is_file()
+    assert {"forces_mae_eV_per_A", "fc_mae_eV_per_A2", "mean_mesh_mae_THz"} <= set(info["metrics"])
+
+
+def test_without_a_default_the_calculator_says_how_to_pass_a_model():
+    if "default" in ase_fcnet.models.bundled_models():
+        pytest.skip("a default model is bundled")
+    with pytest.raises(NoModelError, match="preview"):
+        FCNetCalculator()
+
+
+@pytest.fixture(scope="module")
+def calc():
+    return FCNetCalculator(model="preview")  # float64
+
+
+@pytest.mark.parametrize("name,atoms", list(_structures()), ids=[n for n, _ in _structures()])
+def test_force_constants_are_finite_symmetric_and_sum_to_zero(calc, name, atoms):
+    cell = atoms.repeat((2, 2, 2)) if len(atoms) < 4 else atoms.copy()
+    cell.rattle(0.01, seed=1)
+    cell.calc = calc
+    energy = cell.get_potential_energy()
+    assert np.isfinite(energy) and np.isfinite(cell.get_forces()).all()
+    assert np.isfinite(cell.get_stress()).all()
+    hessian = calc.get_hessian(cell)
+    assert hessian.shape == (3 * len(cell), 3 * len(cell)) and np.isfinite(hessian).all()
+    scale = np.abs(hessian).max()
+    assert scale > 0.1  # bonds are stiff: eV/Å² on the diagonal
+    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10 * scale)
+    asr = hessian.reshape(len(cell), 3, len(cell), 3).sum(axis=2)
+    assert np.abs(asr).max() < 1e-10 * scale
+
+
+@pytest.mark.parametrize("symbol", ["Xe", "Ce", "Po"])
+def test_elements_outside_the_model_are_named(calc, symbol):
+    atoms = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    atoms.symbols[0] = symbol
+    atoms.calc = calc
+    with pytest.raises(StructureError, match=symbol):
+        atoms.get_potential_energy()
+
+
+def test_fcnet_phonons_runs_with_the_preview_model_by_name(tmp_path):
+    cif = tmp_path / "NaCl.cif"
+    bulk("NaCl", "rocksalt", a=5.64).write(cif)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["phonons", str(cif), "--model", "preview", "--out", str(out),
+                                    "--supercell", "2", "2", "2", "--mesh", "10"])
+    assert res.exit_code == 0, res.output
+    assert "64 elements" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "preview" and summary["n_atoms_supercell"] == 16
+    assert (out / "band_dos.png").is_file() and (out / "summary.json").is_file()
