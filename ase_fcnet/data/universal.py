@@ -29,6 +29,7 @@ bases (:func:`teacher_split`): about 10 % of labels, by hash, never by seed.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 from ase import Atoms
@@ -298,8 +299,6 @@ COMMON: dict[str, tuple[str, ...]] = {
 
 def _split_formula(formula: str) -> tuple[str, ...]:
     """``"SrTiO"`` -> ``("Sr", "Ti", "O")`` (element symbols, no counts)."""
-    import re
-
     out = tuple(re.findall(r"[A-Z][a-z]?", formula))
     unknown = [e for e in out if e not in ELEMENTS]
     if unknown or "".join(out) != formula:

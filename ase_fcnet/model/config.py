@@ -11,9 +11,9 @@ from typing import Any, Mapping
 
 import torch
 from ase.data import chemical_symbols
-from ase_fcnet.nn._e3nn import o3
 
 from ase_fcnet.model.fcnet import FCNet
+from ase_fcnet.nn._e3nn import o3
 
 
 @dataclass(frozen=True)

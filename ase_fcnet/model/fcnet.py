@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from ase_fcnet.nn._e3nn import o3
 from torch import nn
 
 from ase_fcnet.graph import AtomicGraph, edge_vectors
 from ase_fcnet.nn import BesselBasis, EquivariantAttention, PolynomialEnvelope
+from ase_fcnet.nn._e3nn import o3
 
 
 def hidden_irreps(scalar_channels: int, tensor_channels: int, l_max: int) -> o3.Irreps:

@@ -2,7 +2,7 @@
 
 e3nn 0.6 decorates ``o3._wigner.change_basis_real_to_complex`` with
 ``torch.compiler.disable``, whose first use imports ``torch._dynamo``: about
-1.2 s of a 3 s command-line start on a laptop-class CPU, for a compiler that
+1.2 s of a 3 s command-line start on the project's 2-core CPU, for a compiler that
 ``fcnet phonons`` never runs. While e3nn is imported here, that decorator is
 replaced by one that defers the real ``torch.compiler.disable`` until the
 decorated function is called with ``torch._dynamo`` already loaded. Outside
