@@ -17,6 +17,11 @@ VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 #: Fraction of free GPU memory that batched Hessian rows may use.
 GPU_MEMORY_FRACTION = 0.5
 
+#: CPU rows go to several Python threads only with at least this many rows per
+#: thread: 24 rows (P1 SiC) ran 1.3-1.6x faster in 2 threads, 5 rows (quartz)
+#: and 2 rows (NaCl) not at all (benchmarks/hvp_threads.py, force_constants.py).
+MIN_ROWS_PER_THREAD = 4
+
 
 def energy_forces_stress(
     model: torch.nn.Module,
@@ -105,9 +110,10 @@ def hessian_vector_products(
     batched with ``is_grads_batched`` in chunks sized to the free memory (or
     ``chunk_size``). On CPU (where batching gave no speed-up and costs memory
     per row in flight) they run as a plain loop, split over as many Python
-    threads as torch has intra-op threads, each thread with one intra-op
+    threads as torch has intra-op threads when there are at least
+    ``MIN_ROWS_PER_THREAD`` rows per thread, each thread with one intra-op
     thread: the second backward pass parallelises poorly inside torch, and
-    rows side by side were 1.3–1.6× faster on 2 cores
+    24 rows side by side were 1.3–1.6× faster on 2 cores
     (``benchmarks/hvp_threads.py``). The results are the same to the bit.
 
     Parameters
@@ -123,7 +129,8 @@ def hessian_vector_products(
     progress : callable(done, total), optional
     row_threads : int, optional
         CPU only: Python threads the rows are split over (default: torch's
-        intra-op thread count; 1 runs a plain loop with torch's threads).
+        intra-op thread count), at most one per ``MIN_ROWS_PER_THREAD`` rows;
+        1 runs a plain loop with torch's threads.
 
     Returns
     -------
@@ -144,7 +151,7 @@ def hessian_vector_products(
         return torch.autograd.grad(grad, positions, v, retain_graph=True,
                                    is_grads_batched=True)[0]
 
-    n_threads = min(row_threads or torch.get_num_threads(), k_total)
+    n_threads = min(row_threads or torch.get_num_threads(), k_total // MIN_ROWS_PER_THREAD)
     if positions.device.type == "cpu" and n_threads > 1:
         _cpu_rows_in_threads(rows, out, n_threads, progress)
         return out
