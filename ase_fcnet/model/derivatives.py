@@ -18,7 +18,7 @@ VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 GPU_MEMORY_FRACTION = 0.5
 
 #: CPU rows go to several Python threads only with at least this many rows per
-#: thread: 24 rows (P1 SiC) ran 1.3-1.6x faster in 2 threads, 5 rows (quartz)
+#: thread: 24 rows (P1 SiC) ran 1.3-1.5x faster in 2 threads, 5 rows (quartz)
 #: and 2 rows (NaCl) not at all (benchmarks/hvp_threads.py, force_constants.py).
 MIN_ROWS_PER_THREAD = 4
 
@@ -113,7 +113,7 @@ def hessian_vector_products(
     threads as torch has intra-op threads when there are at least
     ``MIN_ROWS_PER_THREAD`` rows per thread, each thread with one intra-op
     thread: the second backward pass parallelises poorly inside torch, and
-    24 rows side by side were 1.3–1.6× faster on 2 cores
+    24 rows side by side were 1.3–1.5× faster on 2 cores
     (``benchmarks/hvp_threads.py``). The results are the same to the bit.
 
     Parameters
