@@ -33,6 +33,18 @@ def default_model_path(name: str = DEFAULT_MODEL) -> Path:
     )
 
 
+def bundled_path(name: str | os.PathLike) -> Path | None:
+    """The bundled file of a bare model name (``"preview"``), or None.
+
+    Only a single path part without a suffix can be a name; whether a file of
+    that name exists somewhere is for the caller to weigh.
+    """
+    path = Path(name)
+    if len(path.parts) != 1 or path.suffix:
+        return None
+    return bundled_models().get(path.name)
+
+
 def model_file(model: str | os.PathLike | None) -> Path:
     """Where a model is: ``None`` is the default, a bare bundled name (``"default"``)
     is that bundled file, anything else is a path (checked by the loader).
@@ -42,11 +54,7 @@ def model_file(model: str | os.PathLike | None) -> Path:
     if model is None:
         return default_model_path()
     path = Path(model)
-    if not path.exists() and len(path.parts) == 1 and not path.suffix:
-        bundled = bundled_models()
-        if path.name in bundled:
-            return bundled[path.name]
-    return path
+    return path if path.exists() else bundled_path(path) or path
 
 
 def _jsonable(value: Any) -> Any:

@@ -293,11 +293,9 @@ class TrainConfig:
 
 def _bundled_name(value: str, base: Path) -> bool:
     """Whether ``init_model`` names a bundled model (``default``) rather than a file."""
-    from ase_fcnet.models import bundled_models
+    from ase_fcnet.models import bundled_path
 
-    path = Path(value)
-    return (len(path.parts) == 1 and not path.suffix and not (base / path).exists()
-            and path.name in bundled_models())
+    return not (base / value).exists() and bundled_path(value) is not None
 
 
 def describe_config(width: int = 96) -> str:

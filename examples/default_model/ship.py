@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import lzma
 import shutil
@@ -67,11 +68,18 @@ def held_out(model) -> dict:
     return out
 
 
+@functools.cache
+def _common_labels() -> frozenset[str]:
+    from ase_fcnet.data.universal import common_structures
+
+    return frozenset(label for label, _ in common_structures())
+
+
 def group_of(label: str) -> str:
     """Which kind of base a held-out label is (for the per-group frequency errors)."""
-    from ase_fcnet.data.universal import COMMON, common_structures
+    from ase_fcnet.data.universal import COMMON
 
-    if label in {lab for lab, _ in common_structures()}:
+    if label in _common_labels():
         return "common compounds (universal.COMMON)"
     kind = label.split("-", 1)[0]
     if kind in ("fcc", "bcc", "hcp", "diamond"):
