@@ -240,7 +240,7 @@ def _worker_init(threads: int) -> None:
 
 
 def generate_teacher_data(out_dir: str | os.PathLike, calculator_factory: Callable[[], Calculator],
-                          seed: int = 0, n_random: int = 150, workers: int = 1,
+                          seed: int = 0, n_random: int = 350, workers: int = 1,
                           limit: int | None = None, progress: bool = True,
                           **kwargs: Any) -> list[dict[str, Any]]:
     """Label every base structure not yet done; resumable (see the module docstring).
@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="dataset folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-random", type=int, default=150, help="random pyxtal compositions")
+    parser.add_argument("--n-random", type=int, default=350, help="random pyxtal compositions")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="at most this many new bases")
     parser.add_argument("--supercell-min-length", type=float, default=6.0, help="Å")

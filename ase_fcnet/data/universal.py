@@ -3,8 +3,8 @@
 The set feeds the teacher data of the default model (:mod:`ase_fcnet.data.teacher`).
 Every structure is a *base* (an unrelaxed unit cell, Å) with a unique label:
 
-* elemental: fcc, bcc and hcp for every metal and metalloid, diamond for
-  C, Si, Ge and Sn;
+* elemental: fcc, bcc and hcp for every metal and metalloid, diamond and
+  hexagonal diamond (lonsdaleite) for C, Si, Ge and Sn;
 * binary intermetallics: CsCl (B2) and Cu3Au (L1_2) cells of random metal pairs;
 * charge-balanced ionic and covalent compounds from common oxidation states:
   rock salt, CsCl, zinc blende and wurtzite (AX), fluorite, rutile, CdI2 (1T)
@@ -12,9 +12,10 @@ Every structure is a *base* (an unrelaxed unit cell, Å) with a unique label:
   and spinel (AB2X4);
 * symmetry-constrained random crystals from pyxtal (random space group and
   composition, at most 12 atoms per cell);
-* :data:`COMMON`: 185 real compounds in their own prototype (NaCl, MgO,
-  GaAs, GaN, ZnO, TiO2, CaF2, SrTiO3, MgAl2O4, Ni3Al, ...), so that the
-  crystals users ask about first are covered whatever the draws.
+* :data:`COMMON`: real compounds in their own prototype (NaCl, MgO,
+  GaAs, GaN, ZnO, TiO2, CaF2, SrTiO3, MgAl2O4, Ni3Al, TiNiSn, Cu2MnAl,
+  CuInSe2, NiAs, ...), so that the crystals users ask about first are
+  covered whatever the draws; prototypes in :mod:`ase_fcnet.data.cells`.
 
 Lattice parameters are only a start: each cell is scaled so that its shortest
 bond equals the sum of the covalent radii, and the teacher relaxes it.
@@ -33,10 +34,9 @@ import re
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
-from ase.spacegroup import crystal
 
+from .cells import build_cell as _build
 from .prototypes import _rng
 
 __all__ = [
@@ -73,65 +73,6 @@ OXIDATION_STATES: dict[str, tuple[int, ...]] = {
 _NONMETALS = {"H", "C", "N", "O", "F", "P", "S", "Cl", "Se", "Br", "I"}
 #: Elements given elemental fcc / bcc / hcp cells (metals and metalloids).
 METALS = tuple(s for s in ELEMENTS if s not in _NONMETALS)
-
-_SETTINGS = {"cellpar": [1, 1, 1, 90, 90, 90]}
-
-
-def _hexagonal(c_over_a: float) -> list[float]:
-    return [1.0, 1.0, c_over_a, 90, 90, 120]
-
-
-def _build(kind: str, a: str, b: str = "", c: str = "") -> Atoms:
-    """Unscaled cell of a prototype (lattice constant ~1)."""
-    if kind in ("fcc", "bcc"):
-        return bulk(a, kind, a=1.0)
-    if kind == "hcp":
-        return bulk(a, "hcp", a=1.0, c=1.633)
-    if kind == "diamond":
-        return bulk(a, "diamond", a=1.0)
-    if kind in ("rocksalt", "zincblende", "fluorite"):
-        return bulk(a + b if kind != "fluorite" else f"{a}{b}2", kind, a=1.0)
-    if kind == "cscl":
-        return bulk(a + b, "cesiumchloride", a=1.0)
-    if kind == "wurtzite":
-        return bulk(a + b, "wurtzite", a=1.0, c=1.633)
-    if kind == "antifluorite":
-        cell = bulk(f"{b}{a}2", "fluorite", a=1.0)
-        cell.symbols = [b] + [a, a]
-        return cell
-    if kind == "l12":
-        return crystal([b, a], [(0, 0, 0), (0, 0.5, 0.5)], spacegroup=221, **_SETTINGS)
-    if kind == "rutile":
-        return crystal([a, b], [(0, 0, 0), (0.305, 0.305, 0)], spacegroup=136,
-                       cellpar=[1, 1, 0.644, 90, 90, 90])
-    if kind == "cdi2":
-        return crystal([a, b], [(0, 0, 0), (1 / 3, 2 / 3, 0.25)], spacegroup=164,
-                       cellpar=_hexagonal(1.6))
-    if kind == "mos2":
-        return crystal([a, b], [(1 / 3, 2 / 3, 0.25), (1 / 3, 2 / 3, 0.621)], spacegroup=194,
-                       cellpar=_hexagonal(3.9))
-    if kind == "perovskite":
-        return crystal([a, b, c], [(0, 0, 0), (0.5, 0.5, 0.5), (0, 0.5, 0.5)], spacegroup=221,
-                       **_SETTINGS)
-    if kind == "spinel":
-        conv = crystal([a, b, c], [(0.125, 0.125, 0.125), (0.5, 0.5, 0.5), (0.26, 0.26, 0.26)],
-                       spacegroup=227, setting=2, **_SETTINGS)
-        return _fcc_primitive(conv)
-    raise ValueError(f"unknown prototype {kind!r}")
-
-
-def _fcc_primitive(conv: Atoms) -> Atoms:
-    """Primitive cell of a face-centred cubic conventional cell."""
-    prim = 0.5 * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float) @ conv.cell.array
-    frac = np.linalg.solve(prim.T, conv.positions.T).T
-    keep, seen = [], []
-    for i, f in enumerate(frac % 1.0):
-        if not any(np.allclose((f - g + 0.5) % 1.0 - 0.5, 0.0, atol=1e-6) for g in seen):
-            seen.append(f)
-            keep.append(i)
-    out = Atoms(conv.symbols[keep], scaled_positions=np.array(seen), cell=prim, pbc=True)
-    return out
-
 
 def scale_to_bonds(atoms: Atoms, factor: float = 1.0) -> Atoms:
     """Scale a cell so that its shortest bond is ``factor`` × the covalent-radius sum.
@@ -181,9 +122,12 @@ _AX2 = [("fluorite", 2, -1, 6, ("F", "Cl")), ("fluorite", 4, -2, 6, ("O",)),
         ("mos2", 4, -2, 6, ("S", "Se", "Te"))]
 
 
-def _compounds(seed: int) -> list[tuple[str, tuple[str, ...]]]:
-    """Drawn (prototype, symbols) pairs of the compound families, without repeats."""
-    rng = np.random.default_rng([seed, 7])
+def _compounds(seed: int, draw: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """Drawn (prototype, symbols) pairs of the compound families, without repeats.
+
+    ``draw`` > 0 gives further, independent draws of the same families.
+    """
+    rng = np.random.default_rng([seed, 7] if draw == 0 else [seed, 7, draw])
     out: list[tuple[str, tuple[str, ...]]] = []
     for kind, q, qx, count, allowed in _IONIC + _AX2:
         for _ in range(count):
@@ -293,7 +237,34 @@ COMMON: dict[str, tuple[str, ...]] = {
     "spinel": ("MgAlO", "ZnAlO", "NiAlO", "FeAlO", "MgCrO", "ZnCrO", "FeCrO", "MgGaO",
                "ZnGaO", "ZnFeO", "CdInS", "MgInS"),
     "l12": ("NiAl", "NiGa", "NiSi", "CuAu", "CuPt", "PtAl", "PtTi", "AlSc", "AlZr", "PdFe",
-            "NiMn", "PtFe", "AuCu"),
+            "NiMn", "PtFe", "AuCu", "CoTi", "AlLi", "AlY", "NiFe", "PtCo"),
+    "nias": ("NiAs", "FeS", "CoS", "NiS", "MnTe", "CrSb", "FeSe", "CoSb", "NiSb", "PtSn",
+             "CrTe", "VS", "TiS", "MnSb"),
+    "halfheusler": ("TiNiSn", "ZrNiSn", "HfNiSn", "TiCoSb", "ZrCoSb", "HfCoSb", "NbFeSb",
+                    "ScNiSb", "NMgLi", "PZnLi", "AsZnLi", "AsAgMg", "SiAlLi", "SbPtY"),
+    "heusler": ("CuMnAl", "CoMnSi", "CoMnGe", "CoFeSi", "NiMnGa", "FeVAl", "CoTiSn", "CoCrAl",
+                "NiMnIn", "NiTiSn", "CoMnAl", "FeTiSi", "RuVAl", "LiAgSb"),
+    "chalcopyrite": ("CuInSe", "CuInS", "CuGaS", "CuGaSe", "AgGaS", "AgInSe", "CuAlS",
+                     "ZnGeP", "ZnSiP", "CdGeAs", "ZnSnAs", "CdSiP", "AgGaSe", "CuInTe"),
+}
+#: Added to the lists above in a second round (kept apart so that earlier labels keep their
+#: order): more binaries in the original prototypes.
+_COMMON_MORE: dict[str, tuple[str, ...]] = {
+    "rocksalt": ("LiH", "NaH", "RbBr", "RbI", "CsF", "AgF", "SrS", "BaS", "CaSe", "SrSe",
+                 "BaSe", "CaTe", "YN", "HfN", "NbN", "TaN", "ScC", "SnS", "GeTe", "TiO"),
+    "cscl": ("TlI", "FeTi", "CoTi", "AuZn", "CuPd", "AgZn", "ScCu"),
+    "zincblende": ("AlN", "GaN", "InN", "BeSe", "BeTe", "MgTe", "CdSe", "HgS", "HgSe", "ZnO"),
+    "wurtzite": ("ZnSe", "AgI", "MgTe", "BeS", "CdTe"),
+    "fluorite": ("PtAl", "AuAl", "CoSi", "NiSi", "HgF", "BaCl"),
+    "antifluorite": ("KS", "RbO", "NaSe", "KSe", "LiTe", "BeC", "MgPb", "CuS"),
+    "rutile": ("MoO", "WO", "TcO", "ReO", "SiO", "PdF", "TeO"),
+    "cdi2": ("ZrSe", "HfSe", "TiTe", "SnSe", "PtSe", "FeBr", "MnI", "CdCl", "NiI"),
+    "mos2": ("TaSe", "WTe", "NbTe"),
+    "perovskite": ("CaZrO", "SrSnO", "LaCrO", "LaFeO", "LaMnO", "LaNiO", "LaCoO", "YAlO",
+                   "KMnF", "KCoF", "KFeF", "RbMgF", "NaMgF", "CsPbCl", "CsGeI", "RbPbI",
+                   "LaVO", "LaTiO", "CsCdBr", "KCaF"),
+    "spinel": ("CoAlO", "MnAlO", "CoCrO", "NiCrO", "MnCrO", "CuCrO", "NiFeO", "CoFeO",
+               "MnFeO", "MgFeO", "MgVO", "ZnVO", "CdCrS", "HgCrS", "ZnCrS", "CdCrSe"),
 }
 
 
@@ -309,14 +280,15 @@ def _split_formula(formula: str) -> tuple[str, ...]:
 def common_structures() -> list[tuple[str, Atoms]]:
     """Unscaled cells of :data:`COMMON`, labelled ``<prototype>-<empirical formula>``."""
     out = []
-    for kind, formulas in COMMON.items():
+    for kind, formulas in [*COMMON.items(), *_COMMON_MORE.items()]:
         for formula in formulas:
             atoms = _build(kind, *_split_formula(formula))
             out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
     return out
 
 
-def base_structures(seed: int = 0, n_random: int = 150) -> list[tuple[str, Atoms]]:
+def base_structures(seed: int = 0, n_random: int = 350,
+                    compound_draws: int = 2) -> list[tuple[str, Atoms]]:
     """The labelled, unrelaxed base cells of the set (see the module docstring).
 
     Parameters
@@ -324,7 +296,11 @@ def base_structures(seed: int = 0, n_random: int = 150) -> list[tuple[str, Atoms
     seed : int
         Chooses the compounds, random crystals and their details.
     n_random : int
-        Number of random compositions attempted with pyxtal.
+        Number of random compositions attempted with pyxtal (the first ``n``
+        do not depend on ``n_random``).
+    compound_draws : int
+        Independent draws of the compound families (the first draw comes
+        before the random crystals, the others after :data:`COMMON`).
 
     Returns
     -------
@@ -347,6 +323,12 @@ def base_structures(seed: int = 0, n_random: int = 150) -> list[tuple[str, Atoms
         if atoms is not None:
             out.append((label, atoms))
     out += common_structures()  # after the drawn ones, so earlier labels keep their cells
+    for draw in range(1, compound_draws):
+        for kind, symbols in _compounds(seed, draw):
+            atoms = _build(kind, *symbols)
+            out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
+    for s in ("C", "Si", "Ge", "Sn"):
+        out.append((f"hexdiamond-{s}", _build("hexdiamond", s)))
     seen: set[str] = set()
     unique = []
     for label, atoms in out:

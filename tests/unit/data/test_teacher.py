@@ -63,10 +63,14 @@ def test_base_structures_are_reproducible_and_span_every_element():
 
 def test_common_compounds_have_their_own_stoichiometry():
     cells = dict(uni.common_structures())
-    assert len(cells) == sum(len(v) for v in uni.COMMON.values())  # no duplicate compounds
+    listed = [*uni.COMMON.values(), *uni._COMMON_MORE.values()]
+    assert len(cells) == sum(len(v) for v in listed)  # no duplicate compounds
     expected = {"rocksalt-ClNa": "ClNa", "fluorite-CaF2": "CaF2", "antifluorite-Li2O": "Li2O",
                 "rutile-O2Ti": "O4Ti2", "perovskite-O3SrTi": "O3SrTi", "l12-AlNi3": "AlNi3",
-                "spinel-Al2MgO4": "Al4Mg2O8", "mos2-MoS2": "Mo2S4", "cdi2-CdI2": "CdI2"}
+                "spinel-Al2MgO4": "Al4Mg2O8", "mos2-MoS2": "Mo2S4", "cdi2-CdI2": "CdI2",
+                "nias-AsNi": "As2Ni2", "halfheusler-NiSnTi": "NiSnTi",
+                "heusler-AlCu2Mn": "AlCu2Mn", "chalcopyrite-CuInSe2": "Cu2In2Se4",
+                "rocksalt-HLi": "HLi", "spinel-CdCr2S4": "Cd2Cr4S8"}
     for label, formula in expected.items():
         assert cells[label].get_chemical_formula() == formula
     with pytest.raises(ValueError, match="Xe"):
@@ -166,3 +170,26 @@ def test_generate_teacher_data_resumes_and_indexes(tmp_path):
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/*/done.json")}
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["n_bases"] > 300 and len(index["bases"]) == 2  # 324 prototypes + random
+
+
+@pytest.mark.parametrize("kind,symbols,number", [
+    ("nias", ("Ni", "As"), 194), ("halfheusler", ("Ti", "Ni", "Sn"), 216),
+    ("heusler", ("Cu", "Mn", "Al"), 225), ("chalcopyrite", ("Cu", "In", "Se"), 122),
+    ("hexdiamond", ("C",), 194), ("spinel", ("Mg", "Al", "O"), 227),
+])
+def test_prototype_cells_have_their_space_group(kind, symbols, number):
+    import spglib
+
+    from ase_fcnet.data.cells import build_cell
+
+    atoms = uni.scale_to_bonds(build_cell(kind, *symbols))
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == number
+    assert len(atoms) == spglib.find_primitive(cell, symprec=1e-3)[2].size  # primitive cells
+
+
+def test_unknown_prototype_is_named():
+    from ase_fcnet.data.cells import build_cell
+
+    with pytest.raises(ValueError, match="perovskit"):
+        build_cell("perovskit", "Sr", "Ti", "O")
