@@ -4,10 +4,10 @@
 """
 from ase_fcnet._version import __version__
 from ase_fcnet.calculator import FCNetCalculator
-from ase_fcnet.model import ModelConfig, build_model, load_model, save_model
+from ase_fcnet.model import ModelCautionWarning, ModelConfig, build_model, load_model, save_model
 
 __all__ = [
-    "FCNetCalculator", "ModelConfig", "__version__", "build_model", "load_model",
+    "FCNetCalculator", "ModelCautionWarning", "ModelConfig", "__version__", "build_model", "load_model",
     "phonopy_from_atoms", "save_model",
 ]
 

@@ -1,6 +1,7 @@
 """Shared pieces of the CLI: reading structures, loading models, reporting."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -29,12 +30,18 @@ def model_options(func):
 def load_calculator(model_path, device, dtype):
     """An FCNetCalculator, or a ClickException that names the problem."""
     from ase_fcnet.calculator import FCNetCalculator
-    from ase_fcnet.model import ModelFileError
+    from ase_fcnet.model import ModelCautionWarning, ModelFileError
 
     try:
-        return FCNetCalculator(model=model_path, device=device, dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ModelCautionWarning)  # echoed as a line instead
+            calc = FCNetCalculator(model=model_path, device=device, dtype=dtype)
     except (FileNotFoundError, ModelFileError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    caution = calc.model.metadata.get("caution")
+    if caution:
+        echo(f"      CAUTION: {caution}")
+    return calc
 
 
 def read_structure(path: str, index: str | None = None) -> Atoms:

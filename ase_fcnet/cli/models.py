@@ -62,6 +62,8 @@ def _text(info: dict) -> list[str]:
         rows.append(("model card", str(info["model_card"])))
     if "description" in info:
         rows.append(("description", str(info["description"])))
+    if "caution" in info:
+        rows.append(("CAUTION", str(info["caution"])))
     rows.append(("path", info["path"]))
     return [title] + [f"  {key:<12} {value}" for key, value in rows]
 

@@ -95,6 +95,7 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
     result.summary.update({
         "structure_file": str(structure),
         "model": str(model_path) if model_path else "bundled default",
+        "model_caution": calc.model.metadata.get("caution"),
         "model_elements": calc.species,
         "device": str(calc.device),
         "dtype": dtype,

@@ -1,6 +1,7 @@
 """The energy model, its builder, derivatives and model files."""
 from ase_fcnet.model.checkpoint import (
     FORMAT_VERSION,
+    ModelCautionWarning,
     ModelFileError,
     load_model,
     model_from_dict,
@@ -13,7 +14,7 @@ from ase_fcnet.model.derivatives import energy_forces_stress, hessian, hessian_v
 from ase_fcnet.model.fcnet import FCNet
 
 __all__ = [
-    "FCNet", "FORMAT_VERSION", "ModelConfig", "ModelFileError", "build_model",
+    "FCNet", "FORMAT_VERSION", "ModelCautionWarning", "ModelConfig", "ModelFileError", "build_model",
     "energy_forces_stress", "hessian", "hessian_vector_products", "load_model",
     "model_from_dict", "model_to_dict", "read_model_file", "save_model",
 ]

@@ -7,6 +7,8 @@ types only). Nothing is pickled but tensors and built-in containers.
 from __future__ import annotations
 
 import os
+import warnings
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -23,6 +25,14 @@ FORMAT_VERSION = 1
 
 class ModelFileError(ValueError):
     """A model file that cannot be used (corrupt, wrong kind, newer format)."""
+
+
+class ModelCautionWarning(UserWarning):
+    """The model file's metadata carries a ``caution``: measured accuracy below its own target.
+
+    Issued once per process by default (Python's warning filters); silence it with
+    ``warnings.simplefilter("ignore", ModelCautionWarning)`` after reading the model card.
+    """
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -123,6 +133,17 @@ def load_model(
     dtype : torch.dtype
         Parameter dtype after loading (float64 by default).
     device : torch.device or str, optional
+
+    Warns
+    -----
+    ModelCautionWarning
+        When the file's metadata has a ``caution`` (e.g. a bundled model whose
+        measured accuracy is below its target); the text says how far off it is
+        and where the model card is.
     """
     data = read_model_file(path)
-    return model_from_dict(data, dtype=dtype, device=device, source=str(path))
+    model = model_from_dict(data, dtype=dtype, device=device, source=str(path))
+    caution = model.metadata.get("caution")
+    if caution:
+        warnings.warn(f"{Path(path).name}: {caution}", ModelCautionWarning, stacklevel=2)
+    return model

@@ -84,7 +84,8 @@ def describe_model(path: str | os.PathLike) -> dict[str, Any]:
         ase_fcnet that saved it), ``species`` (element symbols, in model
         order), ``cutoff`` (neighbour cutoff, Å), ``parameters`` (numbers
         stored in the state dict: weights and buffers), and, when the
-        metadata has them, ``description`` (str), ``metrics`` (dict) and
+        metadata has them, ``description`` (str), ``caution`` (str: how far
+        the measured accuracy is below its target), ``metrics`` (dict) and
         ``model_card`` (str, e.g. a docs path).
 
     Raises
@@ -115,7 +116,7 @@ def describe_model(path: str | os.PathLike) -> dict[str, Any]:
         "cutoff": config.cutoff,
         "parameters": parameters,
     }
-    for key in ("description", "metrics", "model_card"):
+    for key in ("description", "caution", "metrics", "model_card"):
         if metadata.get(key) is not None:
             info[key] = _jsonable(metadata[key])
     return info
