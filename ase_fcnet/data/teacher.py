@@ -29,7 +29,10 @@ reference of :mod:`ase_fcnet.data.references`. For every base structure of
    the reason the base was skipped): its presence marks a finished base, so a
    run resumes where it stopped. A base is skipped, with the reason recorded,
    when relaxation gives a non-finite energy, a volume outside 4–120 Å³/atom or
-   two atoms closer than 0.5 × their covalent-radius sum.
+   two atoms closer than 0.5 × their covalent-radius sum, or when its labels
+   are implausible (:func:`implausible`: force constants beyond MAX_ABS_FC or
+   stress beyond MAX_ABS_STRESS, a failure of the teacher, not physics); the
+   variant folders of such a base are removed.
 
 The train / held-out split is by base (:func:`ase_fcnet.data.universal.teacher_split`),
 so the variants of a held-out base are never trained on. Reproduce with::
@@ -45,6 +48,7 @@ import json
 import logging
 import lzma
 import os
+import shutil
 import tempfile
 import time
 import zlib
@@ -107,6 +111,53 @@ def _sane(atoms: Atoms, energy: float) -> str | None:
     return None
 
 
+#: Labels beyond these are a failure of the teacher, not physics: diamond, the stiffest
+#: crystal, has force constants up to 38 eV/Å² here, and 1 eV/Å³ is 160 GPa (c-BN strained
+#: by 4 % reaches 0.54 eV/Å³).
+MAX_ABS_FC = 100.0  # eV/Å²
+MAX_ABS_STRESS = 1.0  # eV/Å³
+
+
+def _max_abs_fc(path: Path) -> float:
+    import phonopy
+
+    return float(np.abs(phonopy.load(path, produce_fc=False, log_level=0).force_constants).max())
+
+
+def implausible(folder: Path, variants: Sequence[dict[str, Any]]) -> str | None:
+    """Why a labelled base's labels look unphysical, or None.
+
+    Parameters
+    ----------
+    folder : Path
+        The base's folder.
+    variants : sequence of dict
+        Its ``done.json`` variant records (``max_abs_fc`` is read from the
+        variant's file when a record lacks it).
+    """
+    for variant in variants:
+        sub = folder / variant["label"].rsplit("/", 1)[-1]
+        stress = np.abs(json.loads((sub / "labels.json").read_text())["stress"] or [0.0]).max()
+        if stress > MAX_ABS_STRESS:
+            return f"{variant['label']}: |stress| {stress:.2f} eV/Å³ > {MAX_ABS_STRESS}"
+        fc = variant.get("max_abs_fc")
+        if fc is None and variant["force_constants"]:
+            fc = _max_abs_fc(sub / YAML_XZ)
+        if fc is not None and fc > MAX_ABS_FC:
+            return f"{variant['label']}: |force constant| {fc:.0f} eV/Å² > {MAX_ABS_FC:.0f}"
+    return None
+
+
+def _skip_implausible(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` marked checked, or turned into a skipped one with its variant folders removed."""
+    reason = implausible(folder, record.get("variants", []))
+    if reason is None:
+        return {**record, "labels_checked": True}
+    for variant in record.pop("variants"):
+        shutil.rmtree(folder / variant["label"].rsplit("/", 1)[-1], ignore_errors=True)
+    return {**record, "skipped": reason}
+
+
 def _write_yaml_xz(phonon: Phonopy, path: Path, with_fc: bool) -> None:
     settings = {"force_sets": False, "displacements": False, "force_constants": with_fc}
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,6 +208,8 @@ def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with
     info = {"n_atoms": len(atoms), "n_supercell_atoms": len(supercell),
             "supercell_matrix": np.asarray(smat).tolist(), "n_displacements": n_disp,
             "force_constants": bool(with_fc), "wall_time_s": time.perf_counter() - start}
+    if with_fc:
+        info["max_abs_fc"] = float(np.abs(phonon.force_constants).max())
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "labels.json", json.dumps(_labels(label, perfect, info)))
     _write_yaml_xz(phonon, folder / YAML_XZ, with_fc)
@@ -225,6 +278,7 @@ def label_base(label: str, atoms: Atoms, calculator_factory: Callable[[], Calcul
                           supercell_min_length, fc_budget)
             for name, cell, fc in _variants(label, relaxed, seed, n_efs)
         ]
+        record = _skip_implausible(folder, record)
     else:
         record["skipped"] = reason
     record["wall_time_s"] = time.perf_counter() - start
@@ -281,6 +335,11 @@ def generate_teacher_data(out_dir: str | os.PathLike, calculator_factory: Callab
         run_labelled(run, todo, where.__getitem__, workers, bar, _worker_init, (1,))
     records = [json.loads((where[lab] / DONE).read_text()) for lab, _ in bases
                if (where[lab] / DONE).exists()]
+    for k, record in enumerate(records):  # bases labelled before the plausibility check
+        if "skipped" not in record and not record.get("labels_checked"):
+            folder = where[record["base"]]
+            records[k] = _skip_implausible(folder, record)
+            atomic_write_text(folder / DONE, json.dumps(records[k], indent=1))
     index = {"teacher": getattr(calculator_factory, "__name__", str(calculator_factory)),
              "seed": seed, "n_random": n_random, "n_bases": len(bases),
              "bases": [{"base": r["base"], "split": teacher_split(r["base"]),

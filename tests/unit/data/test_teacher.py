@@ -193,3 +193,32 @@ def test_unknown_prototype_is_named():
 
     with pytest.raises(ValueError, match="perovskit"):
         build_cell("perovskit", "Sr", "Ti", "O")
+
+
+def _fake_base(tmp_path, stress, max_abs_fc):
+    from ase_fcnet.data import teacher
+
+    folder = tmp_path / "rocksalt-XY"
+    variants = []
+    for name, s, fc in (("eq", 0.0, max_abs_fc), ("efs-0", stress, None)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "labels.json").write_text(json.dumps({"stress": [s, 0, 0, 0, 0, 0]}))
+        variants.append({"label": f"rocksalt-XY/{name}", "force_constants": fc is not None,
+                         **({"max_abs_fc": fc} if fc is not None else {})})
+    return teacher, folder, {"base": "rocksalt-XY", "variants": variants}
+
+
+def test_plausible_labels_are_kept_and_marked_checked(tmp_path):
+    teacher, folder, record = _fake_base(tmp_path, stress=-0.9, max_abs_fc=38.0)
+    assert teacher.implausible(folder, record["variants"]) is None
+    out = teacher._skip_implausible(folder, record)
+    assert out["labels_checked"] and "skipped" not in out and (folder / "eq").is_dir()
+
+
+@pytest.mark.parametrize("stress,fc,match", [(1.8, 30.0, "efs-0: |stress| 1.80"),
+                                             (0.1, 407.0, "eq: |force constant| 407")])
+def test_implausible_teacher_labels_skip_the_base(tmp_path, stress, fc, match):
+    teacher, folder, record = _fake_base(tmp_path, stress, fc)
+    out = teacher._skip_implausible(folder, record)
+    assert match in out["skipped"] and "variants" not in out
+    assert not (folder / "eq").exists() and not (folder / "efs-0").exists()
