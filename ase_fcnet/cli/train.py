@@ -99,7 +99,7 @@ def _phonopy_yamls(paths) -> list[Path]:
 def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
     """Errors of MODEL on the phonopy files or folders DATA.
 
-    MODEL is a model file or the name of a bundled model (e.g. `preview`).
+    MODEL is a model file or the name of a bundled model (e.g. `default`).
 
     Prints energy (meV/atom), force (eV/Å), stress (eV/Å³) and force-constant
     (eV/Å²) MAE and RMSE, and with --frequencies the phonon-frequency errors

@@ -34,7 +34,7 @@ def default_model_path(name: str = DEFAULT_MODEL) -> Path:
 
 
 def bundled_path(name: str | os.PathLike) -> Path | None:
-    """The bundled file of a bare model name (``"preview"``), or None.
+    """The bundled file of a bare model name (``"default"``), or None.
 
     Only a single path part without a suffix can be a name; whether a file of
     that name exists somewhere is for the caller to weigh.

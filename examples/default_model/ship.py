@@ -1,6 +1,6 @@
 """Measure the trained default model and bundle it into the package.
 
-    python examples/default_model/ship.py [--model examples/default_model/run/model.pt]
+    python examples/default_model/ship.py [--model examples/default_model/run-stage3/model.pt]
 
 1. Against the teacher (SevenNet-0) on the held-out bases of
    datasets/teacher-7net0/held-out: energy (meV/atom), force (eV/Å) and
@@ -223,7 +223,7 @@ def caution(metrics: dict) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run/model.pt")
+    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run-stage3/model.pt")
     parser.add_argument("--no-install", action="store_true",
                         help="measure only; do not write into ase_fcnet/models/")
     parser.add_argument("--name", default="default",

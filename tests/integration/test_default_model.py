@@ -1,9 +1,11 @@
-"""The bundled preview model: loads offline by name, knows the documented elements, gives sound
-force constants; without a default bundled, FCNetCalculator() says how to pass a model."""
+"""The bundled default model: loads offline with no model argument, knows the documented elements,
+gives finite, symmetric, sum-rule-respecting force constants, rejects unknown elements by name, and
+carries its measured accuracy (a caution while it is below target) into Python and the CLI."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +15,12 @@ from ase.spacegroup import crystal
 from click.testing import CliRunner
 
 import ase_fcnet.models
-from ase_fcnet import FCNetCalculator
+from ase_fcnet import FCNetCalculator, ModelCautionWarning
 from ase_fcnet.cli import main
 from ase_fcnet.data.universal import ELEMENTS
 from ase_fcnet.graph import StructureError
-from ase_fcnet.models import NoModelError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _structures():
@@ -30,29 +33,45 @@ def _structures():
                           cellpar=[4.65, 4.65, 2.97, 90, 90, 90])
 
 
-def test_preview_model_is_bundled_with_the_documented_elements():
+def _info():
+    return next(i for i in ase_fcnet.models.describe_bundled() if i["name"] == "default")
+
+
+def test_default_model_is_bundled_with_the_documented_elements_and_metrics():
     models = ase_fcnet.models.bundled_models()
-    assert "preview" in models
-    path = models["preview"]
+    assert "default" in models
+    path = models["default"]
     assert path.parent == ase_fcnet.models.MODEL_DIR and path.stat().st_size < 10e6
-    info = next(i for i in ase_fcnet.models.describe_bundled() if i["name"] == "preview")
-    assert info["default"] is False
+    info = _info()
+    assert info["default"] is True
     assert info["species"] == list(ELEMENTS)
     assert info["model_card"] == "docs/default_model.md"
-    assert (Path(__file__).resolve().parents[2] / info["model_card"]).is_file()
-    assert {"forces_mae_eV_per_A", "fc_mae_eV_per_A2", "mean_mesh_mae_THz"} <= set(info["metrics"])
+    card = (ROOT / info["model_card"]).read_text()
+    metrics = info["metrics"]
+    assert {"forces_mae_eV_per_A", "fc_mae_eV_per_A2", "mean_mesh_mae_THz"} <= set(metrics)
+    assert f"{metrics['mean_mesh_mae_THz']:.2f} THz" in card  # the card quotes the stored number
+    stored = json.loads((ROOT / "docs/default_model/metrics.json").read_text())["headline"]
+    assert stored == pytest.approx(metrics)
 
 
-def test_without_a_default_the_calculator_says_how_to_pass_a_model():
-    if "default" in ase_fcnet.models.bundled_models():
-        pytest.skip("a default model is bundled")
-    with pytest.raises(NoModelError, match="preview"):
-        FCNetCalculator()
+def test_the_caution_states_the_measured_error_while_above_target():
+    info = _info()
+    above = info["metrics"]["mean_mesh_mae_THz"] > 0.3
+    assert ("caution" in info) == above
+    if above:
+        assert f"{info['metrics']['mean_mesh_mae_THz']:.2f} THz" in info["caution"]
+        assert "docs/default_model.md" in info["caution"]
 
 
 @pytest.fixture(scope="module")
 def calc():
-    return FCNetCalculator(model="preview")  # float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelCautionWarning)
+        return FCNetCalculator()  # no model: the bundled default, float64
+
+
+def test_no_model_argument_loads_the_default(calc):
+    assert calc.species == list(ELEMENTS)
 
 
 @pytest.mark.parametrize("name,atoms", list(_structures()), ids=[n for n, _ in _structures()])
@@ -81,14 +100,15 @@ def test_elements_outside_the_model_are_named(calc, symbol):
         atoms.get_potential_energy()
 
 
-def test_fcnet_phonons_runs_with_the_preview_model_by_name(tmp_path):
+def test_fcnet_phonons_runs_without_a_model_option(tmp_path):
     cif = tmp_path / "NaCl.cif"
     bulk("NaCl", "rocksalt", a=5.64).write(cif)
     out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["phonons", str(cif), "--model", "preview", "--out", str(out),
+    res = CliRunner().invoke(main, ["phonons", str(cif), "--out", str(out),
                                     "--supercell", "2", "2", "2", "--mesh", "10"])
     assert res.exit_code == 0, res.output
     assert "64 elements" in res.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == "preview" and summary["n_atoms_supercell"] == 16
-    assert (out / "band_dos.png").is_file() and (out / "summary.json").is_file()
+    assert summary["model"] == "bundled default" and summary["n_atoms_supercell"] == 16
+    assert summary["model_caution"] == _info().get("caution")
+    assert (out / "band_dos.png").is_file() and (out / "thermal_properties.png").is_file()
