@@ -87,9 +87,9 @@ def _spacegroup_cell(kind: str, a: str, b: str, c: str) -> Atoms:
     raise ValueError(f"unknown prototype {kind!r}")
 
 
-PROTOTYPE_KINDS = ("fcc", "bcc", "hcp", "diamond", "hexdiamond", "rocksalt", "zincblende", "fluorite", "cscl",
-                   "wurtzite", "antifluorite", "l12", "rutile", "cdi2", "mos2", "nias",
-                   "perovskite", "spinel", "halfheusler", "heusler", "chalcopyrite")
+PROTOTYPE_KINDS = ("fcc", "bcc", "hcp", "diamond", "hexdiamond", "rocksalt", "zincblende",
+                   "fluorite", "cscl", "wurtzite", "antifluorite", "l12", "rutile", "cdi2", "mos2",
+                   "nias", "perovskite", "spinel", "halfheusler", "heusler", "chalcopyrite")
 
 
 def build_cell(kind: str, a: str, b: str = "", c: str = "") -> Atoms:

@@ -277,14 +277,16 @@ def _split_formula(formula: str) -> tuple[str, ...]:
     return out
 
 
+def _labelled(kind: str, symbols: tuple[str, ...]) -> tuple[str, Atoms]:
+    """``(<prototype>-<empirical formula>, unscaled cell)`` of a compound."""
+    atoms = _build(kind, *symbols)
+    return f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms
+
+
 def common_structures() -> list[tuple[str, Atoms]]:
     """Unscaled cells of :data:`COMMON`, labelled ``<prototype>-<empirical formula>``."""
-    out = []
-    for kind, formulas in [*COMMON.items(), *_COMMON_MORE.items()]:
-        for formula in formulas:
-            atoms = _build(kind, *_split_formula(formula))
-            out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
-    return out
+    return [_labelled(kind, _split_formula(formula))
+            for kind, formulas in [*COMMON.items(), *_COMMON_MORE.items()] for formula in formulas]
 
 
 def base_structures(seed: int = 0, n_random: int = 350,
@@ -314,9 +316,7 @@ def base_structures(seed: int = 0, n_random: int = 350,
             out.append((f"{kind}-{s}", _build(kind, s)))
     for s in ("C", "Si", "Ge", "Sn"):
         out.append((f"diamond-{s}", _build("diamond", s)))
-    for kind, symbols in _compounds(seed):
-        atoms = _build(kind, *symbols)
-        out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
+    out += [_labelled(kind, symbols) for kind, symbols in _compounds(seed)]
     for k, comp in enumerate(_random_compositions(seed, n_random)):
         label = f"random-{k:03d}-" + "".join(f"{e}{n if n > 1 else ''}" for e, n in comp.items())
         atoms = random_crystal(comp, _rng(seed, label))
@@ -324,9 +324,7 @@ def base_structures(seed: int = 0, n_random: int = 350,
             out.append((label, atoms))
     out += common_structures()  # after the drawn ones, so earlier labels keep their cells
     for draw in range(1, compound_draws):
-        for kind, symbols in _compounds(seed, draw):
-            atoms = _build(kind, *symbols)
-            out.append((f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms))
+        out += [_labelled(kind, symbols) for kind, symbols in _compounds(seed, draw)]
     for s in ("C", "Si", "Ge", "Sn"):
         out.append((f"hexdiamond-{s}", _build("hexdiamond", s)))
     seen: set[str] = set()
