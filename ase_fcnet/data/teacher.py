@@ -124,6 +124,11 @@ def _max_abs_fc(path: Path) -> float:
     return float(np.abs(phonopy.load(path, produce_fc=False, log_level=0).force_constants).max())
 
 
+def _variant_folder(folder: Path, variant: dict[str, Any]) -> Path:
+    """``<base folder>/<variant>`` of a ``done.json`` variant record (label ``base/variant``)."""
+    return folder / variant["label"].rsplit("/", 1)[-1]
+
+
 def implausible(folder: Path, variants: Sequence[dict[str, Any]]) -> str | None:
     """Why a labelled base's labels look unphysical, or None.
 
@@ -136,7 +141,7 @@ def implausible(folder: Path, variants: Sequence[dict[str, Any]]) -> str | None:
         variant's file when a record lacks it).
     """
     for variant in variants:
-        sub = folder / variant["label"].rsplit("/", 1)[-1]
+        sub = _variant_folder(folder, variant)
         stress = np.abs(json.loads((sub / "labels.json").read_text())["stress"] or [0.0]).max()
         if stress > MAX_ABS_STRESS:
             return f"{variant['label']}: |stress| {stress:.2f} eV/Å³ > {MAX_ABS_STRESS}"
@@ -154,7 +159,7 @@ def _skip_implausible(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
     if reason is None:
         return {**record, "labels_checked": True}
     for variant in record.pop("variants"):
-        shutil.rmtree(folder / variant["label"].rsplit("/", 1)[-1], ignore_errors=True)
+        shutil.rmtree(_variant_folder(folder, variant), ignore_errors=True)
     return {**record, "skipped": reason}
 
 
