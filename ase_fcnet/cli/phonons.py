@@ -107,9 +107,10 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
 
 
 def _report(summary: dict, out: Path, files) -> None:
+    n_dir = summary["n_hessian_directions"]
     click.echo(f"{summary['formula']}  space group {summary['space_group']}  "
                f"supercell {summary['n_atoms_supercell']} atoms "
-               f"({summary['n_hessian_directions']} Hessian directions)")
+               f"({n_dir} Hessian direction{'s' * (n_dir != 1)})")
     click.echo(f"frequencies {summary['min_frequency_THz']:.3f} .. {summary['max_frequency_THz']:.3f} THz")
     if summary["has_imaginary_modes"]:
         q = np.round(summary["lowest_frequency_qpoint"], 4).tolist()

@@ -296,7 +296,7 @@ def phonopy_from_atoms(
         u = displacement_vectors(phonon)
         amplitudes = np.linalg.norm(u.reshape(len(u), -1), axis=1)
         directions = u / amplitudes[:, None, None]
-        report(f"analytic force constants: {len(u)} directions on {n_super}-atom supercell")
+        report(f"analytic force constants: {len(u)} direction{'s' * (len(u) != 1)} on {n_super}-atom supercell")
         hv = hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions)
         phonon.forces = -hv * amplitudes[:, None, None]
     else:

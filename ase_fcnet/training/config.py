@@ -116,9 +116,8 @@ class RunConfig:
                       choices=("float64", "float32"))
     checkpoint_interval: int = _key(50, "Write last.pt every this many steps (and after every "
                                     "epoch).", "int", low=1)
-    energy_scale: Any = _key("auto", "Scale of the learned per-atom energy, eV; auto: ratio of "
-                             "the data's on-site force constants (else forces, else energy "
-                             "spread) to the untrained model's.", "auto_float",
+    energy_scale: Any = _key("auto", "Scale of the learned per-atom energy, eV; auto: the "
+                             "training data's RMS force times 1 Å, at least 1 eV.", "auto_float",
                              low=0.0, low_open=True)
     progress: bool = _key(True, "Show a tqdm progress bar with running metrics.", "bool")
     init_model: str | None = _key(None, "Fine-tuning: start from the weights of this model file, "

@@ -62,12 +62,12 @@ def samples():
 
 
 def config(out, **sections) -> TrainConfig:
-    """Tiny, short runs. The energy weight is small: with the energy scale matched to
-    the force constants, the untrained model's energy-volume slope is far too steep and
-    an energy weight of 1 dominates the first tens of steps."""
+    """Tiny, short runs (30 steps). The learning rate is high because an untrained
+    FCNet is almost flat in the positions: its curvature has to grow by orders of
+    magnitude, and with lr 5e-3 thirty steps lowered the force-constant error by 2 %."""
     data = {"model": TINY, "data": {"validation_fraction": 0.25},
-            "loss": {"fc_probes": 1, "energy": 0.01}, "schedule": {"warmup_steps": 3},
-            "optimizer": {"lr": 5e-3},
+            "loss": {"fc_probes": 1}, "schedule": {"warmup_steps": 3},
+            "optimizer": {"lr": 2e-2},
             "training": {"epochs": 10, "batch_size": 3, "output_dir": str(out), "progress": False}}
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}

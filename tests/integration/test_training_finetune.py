@@ -15,7 +15,8 @@ from test_training import TINY, config, emt_samples
 def pretrained(tmp_path_factory):
     out = tmp_path_factory.mktemp("pre")
     samples = emt_samples(6, seed=1)
-    train(config(out, training={"max_steps": 6}), samples)
+    # a scale other than what ``auto`` picks for the fine-tuning data (1 eV), to see it kept
+    train(config(out, training={"max_steps": 6, "energy_scale": 3.5}), samples)
     return out / "model.pt", samples
 
 

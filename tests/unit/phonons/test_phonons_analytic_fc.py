@@ -75,7 +75,7 @@ def test_result_is_independent_of_displacement_amplitude(sw_calc, si_phonon):
 def test_progress_lines(sw_calc):
     lines = []
     phonopy_from_atoms(bulk("Si", "diamond", a=5.431, cubic=True), sw_calc, supercell_matrix=2, progress=lines.append)
-    assert any(line.startswith("analytic force constants: 1 directions on 64-atom supercell") for line in lines)
+    assert any(line.startswith("analytic force constants: 1 direction on 64-atom supercell") for line in lines)
     assert all(isinstance(line, str) and "\n" not in line for line in lines)
 
 

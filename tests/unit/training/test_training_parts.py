@@ -1,6 +1,7 @@
 """Training building blocks: combined forward pass, schedule, EMA, statistics, split, logs."""
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -22,7 +23,12 @@ from ase_fcnet.training.dataset import (
 from ase_fcnet.training.forward import predict
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.optim import EMA, WarmupCosine
-from ase_fcnet.training.statistics import choose_energy_scale, fit_reference_energies
+from ase_fcnet.training.statistics import (
+    MIN_AUTO_SCALE,
+    choose_energy_scale,
+    fit_reference_energies,
+    fit_statistics,
+)
 
 
 def test_predict_matches_model_derivatives(model, sic_cubic, sic_prim, default_dtype_guard):
@@ -89,24 +95,41 @@ def _sample(atoms, seed, fc=True):
                   fc_atoms=np.arange(n) if fc else None, force_constants=fcs if fc else None)
 
 
-def test_energy_scale_matches_untrained_model_to_data(model, sic_cubic, sic_prim):
+def test_auto_energy_scale_is_the_rms_force(model, sic_cubic, sic_prim):
+    samples = [_sample(sic_cubic, 0), _sample(sic_prim, 1)]
+    for sample in samples:
+        sample.forces *= 3.0
+    data = StructureSet(samples, model.cutoff, model.species, torch.float64, torch.device("cpu"))
+    rms = np.sqrt(np.mean(np.concatenate([s.forces.ravel() for s in samples]) ** 2))
+    scale, source = choose_energy_scale(data, [0, 1])
+    assert scale == pytest.approx(rms, rel=1e-12) and scale > MIN_AUTO_SCALE
+    assert source.startswith("RMS force")
+    only_first, _ = choose_energy_scale(data, [0])          # training structures only
+    assert only_first == pytest.approx(np.sqrt(np.mean(samples[0].forces ** 2)), rel=1e-12)
+
+
+def test_auto_energy_scale_has_a_floor(model, sic_cubic):
+    small = _sample(sic_cubic, 0)
+    small.forces *= 1e-3                                     # a phonopy displacement dataset
+    bare = Sample(atoms=sic_cubic.copy(), energy=-40.0)      # no forces at all
+    data = StructureSet([small, bare], model.cutoff, model.species, torch.float64,
+                        torch.device("cpu"))
+    for indices in ([0], [1], [0, 1]):
+        scale, source = choose_energy_scale(data, indices)
+        assert scale == MIN_AUTO_SCALE and source.startswith("minimum")
+
+
+def test_fit_statistics_ignores_the_untrained_models_flatness(model, sic_cubic, sic_prim):
+    """The scale must not depend on the (almost flat) untrained model."""
     data = StructureSet([_sample(sic_cubic, 0), _sample(sic_prim, 1)], model.cutoff,
                         model.species, torch.float64, torch.device("cpu"))
+    plain, flat = copy.deepcopy(model), copy.deepcopy(model)
     with torch.no_grad():
-        model.energy_scale.fill_(1.0)
-    scale, source = choose_energy_scale(model, data, [0, 1])
-    assert "on-site force constants" in source
-    with torch.no_grad():
-        model.energy_scale.fill_(scale)
-    again, _ = choose_energy_scale(model, data, [0, 1])
-    assert again == pytest.approx(1.0, rel=1e-9)      # scaled model has the data's RMS
-
-
-def test_energy_scale_from_forces_without_fc(model, sic_cubic):
-    data = StructureSet([_sample(sic_cubic, 0, fc=False)], model.cutoff, model.species,
-                        torch.float64, torch.device("cpu"))
-    _, source = choose_energy_scale(model, data, [0])
-    assert source.startswith("forces")
+        flat.readout[-1].weight.mul_(1e-4)
+    for m in (plain, flat):
+        fit_statistics(m, data, [0, 1])
+    assert float(flat.energy_scale) == float(plain.energy_scale) == pytest.approx(
+        choose_energy_scale(data, [0, 1])[0])
 
 
 def test_split_and_batches_are_seeded_and_disjoint():
