@@ -109,6 +109,24 @@ def _post_process(phonon, s, steps):
     return band
 
 
+def phonopy_setup_time(atoms, s) -> float:
+    """Seconds phonopy takes to build the supercell and analyse its symmetry.
+
+    Every route pays this once, inside its force-constant step (``Phonopy(...)``
+    finds the supercell's space group and the atom permutation of each of its
+    operations).
+    """
+    from phonopy import Phonopy
+
+    from ase_fcnet.phonons.adapter import atoms_to_phonopy, resolve_supercell_matrix
+
+    matrix = resolve_supercell_matrix(atoms.cell[:], s.supercell_matrix, s.min_length)
+    start = time.perf_counter()
+    Phonopy(atoms_to_phonopy(atoms), supercell_matrix=matrix, primitive_matrix=s.primitive_matrix,
+            symprec=s.symprec)
+    return time.perf_counter() - start
+
+
 def run_in_process(case: str, method: str, model: str | None, threads: int, work: Path) -> dict:
     """Load + force constants + post-processing of one case in this process.
 
@@ -128,7 +146,8 @@ def run_in_process(case: str, method: str, model: str | None, threads: int, work
     -------
     dict
         ``load_s``, ``force_constants_s``, ``post_s``, ``total_s``, per-step
-        ``steps_s``, ``n_atoms``, ``n_force_calls`` (displaced supercells or
+        ``steps_s``, ``phonopy_setup_s`` (:func:`phonopy_setup_time`, measured
+        after the timed run), ``n_atoms``, ``n_force_calls`` (displaced supercells or
         Hessian directions), ``peak_MB``, ``gamma_optical_THz``.
     """
     import torch
@@ -164,7 +183,7 @@ def run_in_process(case: str, method: str, model: str | None, threads: int, work
            "load_s": load_s, "force_constants_s": steps[fc_key],
            "post_s": sum(v for k, v in steps.items() if k != fc_key), "total_s": total_s,
            "steps_s": dict(steps), "peak_MB": _peak_mb(), "peak_after_imports_MB": rss_imports,
-           "torch_threads": torch.get_num_threads()}
+           "torch_threads": torch.get_num_threads(), "phonopy_setup_s": phonopy_setup_time(atoms, s)}
     out.update(_save_frequencies(phonon, band, s.mesh, work / f"{case}_{method}.npz"))
     return out
 

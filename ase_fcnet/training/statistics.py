@@ -72,8 +72,8 @@ def choose_energy_scale(data: StructureSet, indices: Sequence[int]) -> tuple[flo
     per-atom ``ε`` is then of order one for typical training geometries.
 
     The rule does not look at the untrained model. An earlier rule matched the
-    untrained model's on-site force constants to the data's. It chose 3400 eV
-    for the Stillinger-Weber Si example, 10700 eV for Tersoff SiC and 34600 eV
+    untrained model's on-site force constants to the data's. It chose 3378 eV
+    for the Stillinger-Weber Si example, 10688 eV for Tersoff SiC and 34633 eV
     for the 64-element default model, because an untrained FCNet is almost flat
     in the positions. With those scales the energies were off by eV per atom
     for most of the training run.

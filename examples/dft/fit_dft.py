@@ -107,7 +107,9 @@ def run(system: str) -> dict:
     band_mae = bands(system, yaml, models)
     for name in errors:
         errors[name]["band_path_mae_THz"] = band_mae[name]
-    out = {"system": system, "steps": result.steps, "init_model": cfg.training.init_model,
+    init = cfg.training.init_model
+    out = {"system": system, "steps": result.steps,
+           "init_model": Path(init).resolve().relative_to(ROOT).as_posix() if init else None,
            "errors_vs_dft": errors}
     print(json.dumps(out, indent=1))
     return out
