@@ -13,7 +13,7 @@ import torch
 from ase.data import chemical_symbols
 
 from ase_fcnet.model.fcnet import FCNet
-from ase_fcnet.nn._e3nn import o3
+from ase_fcnet.nn._e3nn import o3, plain_einsums
 
 
 @dataclass(frozen=True)
@@ -146,12 +146,10 @@ def build_model(
         Seed for the initial weights (a private generator state; the global
         RNG is restored afterwards).
     """
-    if seed is None:
-        model = FCNet(**_kwargs(config))
-    else:
-        with torch.random.fork_rng(devices=[]):
+    with plain_einsums(), torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
             torch.manual_seed(seed)
-            model = FCNet(**_kwargs(config))
+        model = FCNet(**_kwargs(config))
     model.config = config
     _exact_wigner_3j(model)
     return model.to(device=device, dtype=dtype)

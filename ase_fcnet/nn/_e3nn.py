@@ -12,6 +12,7 @@ decorator is restored straight after the import.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -51,7 +52,27 @@ def _import_e3nn():
 
 _import_e3nn()
 
+import e3nn  # noqa: E402
 from e3nn import o3  # noqa: E402
 from e3nn.nn import Gate  # noqa: E402
 
-__all__ = ["Gate", "o3"]
+
+@contextlib.contextmanager
+def plain_einsums():
+    """Build e3nn modules without searching for the best einsum contraction order.
+
+    By default e3nn passes each generated tensor-product graph through
+    ``opt_einsum_fx``. That search was half the time it takes to load the
+    default model. ``python benchmarks/einsum_paths.py`` measures load time,
+    Hessian-vector products and a training step with and without it (numbers in
+    docs/benchmarks.md). e3nn's own defaults are restored on exit.
+    """
+    saved = e3nn.get_optimization_defaults()
+    e3nn.set_optimization_defaults(optimize_einsums=False)
+    try:
+        yield
+    finally:
+        e3nn.set_optimization_defaults(**saved)
+
+
+__all__ = ["Gate", "o3", "plain_einsums"]
