@@ -62,7 +62,7 @@ def plain_einsums():
     """Build e3nn modules without searching for the best einsum contraction order.
 
     By default e3nn passes each generated tensor-product graph through
-    ``opt_einsum_fx``. That search was half the time it takes to load the
+    ``opt_einsum_fx``. That search took about 40 % of the time it takes to load the
     default model. ``python benchmarks/einsum_paths.py`` measures load time,
     Hessian-vector products and a training step with and without it (numbers in
     docs/benchmarks.md). e3nn's own defaults are restored on exit.
