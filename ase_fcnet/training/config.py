@@ -44,6 +44,11 @@ class DataConfig:
                                       "(split by structure, never by atom); 0 disables validation "
                                       "and early stopping.", "float", low=0.0, high=0.9)
     split_seed: int = _key(0, "Seed of the train/validation split.", "int")
+    fc_repeat: int = _key(1, "How many times each training structure that carries force "
+                          "constants appears per epoch (validation is never repeated). Raise it "
+                          "when force constants are scarce, as in phonopy data with many "
+                          "displaced supercells but one force-constant set per crystal, so that "
+                          "most batches carry a force-constant term.", "int", low=1)
 
 
 @dataclass

@@ -62,6 +62,28 @@ def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -
     return [order[k: k + batch_size] for k in range(0, len(order), batch_size)]
 
 
+def repeat_where(indices: np.ndarray, mask: Sequence[bool], repeat: int) -> np.ndarray:
+    """``indices`` with every index whose ``mask`` entry is true listed ``repeat`` times.
+
+    Parameters
+    ----------
+    indices : ndarray of int, shape (n,)
+    mask : sequence of bool, shape (n,)
+    repeat : int, >= 1
+
+    Returns
+    -------
+    ndarray of int, shape (n + (repeat - 1) * sum(mask),) — the extra copies follow the originals
+    """
+    indices = np.asarray(indices)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != indices.shape:
+        raise ValueError(f"mask has shape {mask.shape}, indices {indices.shape}")
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    return np.concatenate([indices] + [indices[mask]] * (repeat - 1))
+
+
 def shard(indices: np.ndarray, rank: int, world_size: int) -> np.ndarray:
     """This process's part of a global batch (round robin; may be empty)."""
     return np.asarray(indices)[rank::world_size]

@@ -33,6 +33,7 @@ from ase_fcnet.training.config import TrainConfig
 from ase_fcnet.training.dataset import (
     StructureSet,
     epoch_batches,
+    repeat_where,
     shard,
     source_group,
     split_indices,
@@ -111,6 +112,10 @@ class Trainer:
         self.train_idx, self.val_idx = split_indices(
             [source_group(s.source) for s in samples], cfg.data.validation_fraction,
             cfg.data.split_seed)
+        #: One epoch's training indices: structures with force constants ``fc_repeat`` times.
+        self.epoch_idx = repeat_where(
+            self.train_idx, [self.data.has(i, "force_constants") for i in self.train_idx],
+            cfg.data.fc_repeat)
         self.out = Path(run.output_dir)
         self.model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
         self.eval_model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
@@ -123,7 +128,7 @@ class Trainer:
                                                run.energy_scale)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.model, cfg.optimizer)
-        self.steps_per_epoch = math.ceil(len(self.train_idx) / run.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.epoch_idx) / run.batch_size)
         total = run.epochs * self.steps_per_epoch
         self.total_steps = min(total, run.max_steps) if run.max_steps else total
         self.schedule = WarmupCosine(cfg.optimizer.lr, cfg.schedule, self.total_steps)
@@ -226,6 +231,14 @@ class Trainer:
         self.log.rows = list(data["history"])
         set_rng_state(data["rng"])
 
+    def data_summary(self) -> str:
+        """One line: training/validation structures, force-constant repeats, steps per epoch."""
+        n_fc = sum(self.data.has(i, "force_constants") for i in self.train_idx)
+        repeat = self.config.data.fc_repeat
+        times = f", each {repeat}x per epoch" if repeat > 1 else ""
+        return (f"{len(self.train_idx)} training structures ({n_fc} with force constants{times}), "
+                f"{len(self.val_idx)} validation; {self.steps_per_epoch} steps per epoch")
+
     # ------------------------------------------------------------------- loop
     def fit(self, resume: bool = False) -> TrainResult:
         """Train until the epochs, ``max_steps`` or the patience run out.
@@ -253,13 +266,15 @@ class Trainer:
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         p = self.progress
+        if run.progress and self.dist.is_main:
+            tqdm.write(self.data_summary())
         bar = tqdm(total=self.total_steps, initial=p["step"], desc="training", unit="step",
                    disable=not (run.progress and self.dist.is_main), dynamic_ncols=True)
         start_time = time.perf_counter() - p.get("elapsed_s", 0.0)
         lr = self.schedule.value(max(p["step"] - 1, 0))
         try:
             while not p["stopped"] and p["epoch"] < run.epochs:
-                batches = epoch_batches(self.train_idx, run.batch_size, run.seed, p["epoch"])
+                batches = epoch_batches(self.epoch_idx, run.batch_size, run.seed, p["epoch"])
                 for b in range(p["batch_in_epoch"], len(batches)):
                     if p["step"] >= self.total_steps:
                         break
@@ -291,7 +306,7 @@ class Trainer:
         p["elapsed_s"] = elapsed
         row = {"epoch": p["epoch"] + 1, "step": p["step"], "lr": lr, "time_s": elapsed}
         row.update(summarize(torch.tensor(p["running"][:-1], dtype=torch.float64), n_steps,
-                             "train", self.config.loss, self.data.normalizers(self.train_idx)))
+                             "train", self.config.loss, self.data.normalizers(self.epoch_idx)))
         val = self.validate()
         row.update(val)
         if not val or val["val_loss"] < p["best_loss"]:

@@ -7,6 +7,7 @@ differences of the forces (a fresh calculator per evaluation).
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from ase_fcnet.data.sample import Sample
 from ase_fcnet.model import load_model, read_model_file
 from ase_fcnet.training import TrainConfig, Trainer, evaluate, train
 from ase_fcnet.training.checkpointing import read_checkpoint
+from ase_fcnet.training.dataset import epoch_batches
 
 TINY = dict(species=["Cu"], cutoff=4.0, num_layers=1, l_max=1, scalar_channels=8,
             tensor_channels=4, num_radial=4, radial_hidden=8, num_heads=1, readout_hidden=8)
@@ -163,6 +165,25 @@ def test_non_finite_gradient_stops_before_the_update(samples, tmp_path):
     after = trainer.model.state_dict()
     assert all(torch.equal(before[k], after[k]) or k == "readout.0.weight" for k in before)
     assert torch.isnan(after["readout.0.weight"][0, 0])
+
+
+def test_fc_repeat_puts_force_constant_structures_in_more_batches(samples, tmp_path):
+    mixed = [s if k % 3 == 0 else dataclasses.replace(s, force_constants=None, fc_atoms=None)
+             for k, s in enumerate(samples)]
+    plain = Trainer(config(tmp_path / "a", data={"validation_fraction": 0.0}), mixed)
+    trainer = Trainer(config(tmp_path / "b", data={"validation_fraction": 0.0, "fc_repeat": 4},
+                             training={"epochs": 2}), mixed)
+    with_fc = [i for i in trainer.train_idx if mixed[i].force_constants is not None]
+    assert len(with_fc) == 4 and len(trainer.train_idx) == 12
+    assert len(trainer.epoch_idx) == 12 + 3 * 4
+    assert trainer.steps_per_epoch == 8 and plain.steps_per_epoch == 4
+    counts = np.bincount(np.concatenate(epoch_batches(trainer.epoch_idx, 3, 0, 0)), minlength=12)
+    assert all(counts[i] == (4 if i in with_fc else 1) for i in range(12))
+    assert "4 with force constants, each 4x per epoch" in trainer.data_summary()
+    result = trainer.fit()
+    assert result.steps == 2 * 8
+    assert read_model_file(tmp_path / "b" / "model.pt")["metadata"]["train_config"]["data"][
+        "fc_repeat"] == 4
 
 
 def test_unknown_element_in_data_is_named(samples, tmp_path):

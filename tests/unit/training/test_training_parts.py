@@ -16,6 +16,7 @@ from ase_fcnet.training.config import ScheduleConfig
 from ase_fcnet.training.dataset import (
     StructureSet,
     epoch_batches,
+    repeat_where,
     shard,
     source_group,
     split_indices,
@@ -144,6 +145,19 @@ def test_split_and_batches_are_seeded_and_disjoint():
     assert not all(np.array_equal(x, y) for x, y in zip(b1, b2))
     parts = [shard(b1[0], r, 2) for r in range(2)]
     assert sorted(np.concatenate(parts)) == sorted(b1[0]) and len(shard(b1[2], 3, 4)) == 0
+
+
+def test_repeat_where_lists_the_marked_indices_repeat_times():
+    indices = np.array([7, 3, 5, 1])
+    mask = [False, True, False, True]
+    out = repeat_where(indices, mask, 3)
+    assert out.tolist() == [7, 3, 5, 1, 3, 1, 3, 1]
+    assert repeat_where(indices, mask, 1).tolist() == indices.tolist()
+    assert repeat_where(np.array([], dtype=int), [], 4).tolist() == []
+    with pytest.raises(ValueError, match="repeat must be >= 1"):
+        repeat_where(indices, mask, 0)
+    with pytest.raises(ValueError, match="mask has shape"):
+        repeat_where(indices, mask[:2], 2)
 
 
 def test_unlabelled_structures_carry_zero_weight(model, sic_prim):
