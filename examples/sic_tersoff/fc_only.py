@@ -10,12 +10,18 @@ here, as every batch now holds four 216-atom force-constant samples).
 
     python examples/sic_tersoff/fc_only.py [--steps 441]   # writes runs/sic_tersoff_fc_only/model.pt
     fcnet evaluate runs/sic_tersoff_fc_only/model.pt data/tersoff_sic/held-out --frequencies
+
+``--no-switching-zone`` also drops the training structures with atom pairs in
+the reference's cutoff switching zone (see switching_zone.py) and writes
+runs/sic_tersoff_fc_only_no_zone/ instead.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 from pathlib import Path
+
+from switching_zone import pairs_in_zone, switching_zones
 
 from ase_fcnet.data import load_dataset
 from ase_fcnet.training import TrainConfig, train
@@ -27,12 +33,19 @@ ROOT = HERE.parents[1]
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=441)
+    p.add_argument("--no-switching-zone", action="store_true",
+                   help="drop structures with pairs in the reference's cutoff switching zone")
     args = p.parse_args()
+    name = "sic_tersoff_fc_only_no_zone" if args.no_switching_zone else "sic_tersoff_fc_only"
     cfg = TrainConfig.from_yaml(HERE / "config.yaml")
     cfg = dataclasses.replace(cfg, training=dataclasses.replace(
-        cfg.training, max_steps=args.steps, output_dir=str(ROOT / "runs" / "sic_tersoff_fc_only")))
+        cfg.training, max_steps=args.steps, output_dir=str(ROOT / "runs" / name)))
     samples = [s for s in load_dataset(cfg.data.paths) if s.force_constants is not None]
     print(f"{len(samples)} samples with force constants")
+    if args.no_switching_zone:
+        zones = switching_zones()
+        samples = [s for s in samples if sum(pairs_in_zone(s.atoms, zones).values()) == 0]
+        print(f"{len(samples)} of them without pairs in a switching zone")
     result = train(cfg, samples)
     print(f"{result.steps} steps; model written to {cfg.training.output_dir}/model.pt")
 
