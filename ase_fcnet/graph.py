@@ -214,5 +214,5 @@ def edge_vectors(
     Tensor, shape (E, 3), Å
     """
     i, j = edge_index
-    offset = torch.einsum("ek,ekl->el", shifts, cell[batch[i]])
-    return positions[j] - positions[i] + offset
+    offset = torch.einsum("ek,ekl->el", shifts, cell.index_select(0, batch.index_select(0, i)))
+    return positions.index_select(0, j) - positions.index_select(0, i) + offset
