@@ -153,6 +153,9 @@ def run_in_process(case: str, method: str, model: str | None, threads: int, work
     import torch
     from ase.io import read
 
+    from ase_fcnet.allocator import tune_glibc_malloc
+
+    tune_glibc_malloc()  # as the fcnet command does; every method alike, in-process
     torch.set_num_threads(threads)
     from ase_fcnet.phonons.adapter import phonopy_from_atoms
     from ase_fcnet.phonons.workflow import _Steps, run_phonons

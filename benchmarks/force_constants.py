@@ -63,8 +63,16 @@ def _model(path):
 
 
 def run_case(name: str, size: int, method: str, model_path: str | None) -> dict:
-    """One measurement, in this process. Returns timings (s) and peak RSS (MB)."""
+    """One measurement, in this process. Returns timings (s) and peak RSS (MB).
+
+    The process first takes the allocator setting the ``fcnet`` command uses
+    (every route alike; ``FCNET_MALLOC_TUNING=0`` for glibc's default).
+    """
     from phonopy.harmonic.force_constants import compact_fc_to_full_fc
+
+    from ase_fcnet.allocator import tune_glibc_malloc
+
+    tune_glibc_malloc()
 
     from ase_fcnet.phonons import phonopy_from_atoms
     from ase_fcnet.phonons.adapter import phonopy_to_atoms
@@ -182,8 +190,13 @@ def figure(results: list[dict], path: Path) -> None:
 
 def write_docs(results: list[dict], model_path) -> None:
     (DOCS / "benchmarks").mkdir(parents=True, exist_ok=True)
+    import os
+
+    allocator = ("glibc default" if os.environ.get("FCNET_MALLOC_TUNING", "1").strip() == "0"
+                 else "fcnet's setting (`ase_fcnet.allocator`), every route")
     meta = {"model": model_path or f"random-weight default-size model, species {SPECIES}",
-            "torch_threads": __import__("torch").get_num_threads(), "results": results}
+            "torch_threads": __import__("torch").get_num_threads(), "allocator": allocator,
+            "results": results}
     (DOCS / "benchmarks" / "force_constants.json").write_text(json.dumps(meta, indent=1) + "\n")
     figure(results, DOCS / "benchmarks" / "force_constants.png")
     md = DOCS / "benchmarks.md"
@@ -192,7 +205,8 @@ def write_docs(results: list[dict], model_path) -> None:
         text += f"\n{MARK_BEGIN}\n{MARK_END}\n"
     head, rest = text.split(MARK_BEGIN)
     _, tail = rest.split(MARK_END)
-    body = (f"Model: {meta['model']}; torch threads: {meta['torch_threads']}. "
+    body = (f"Model: {meta['model']}; torch threads: {meta['torch_threads']}; "
+            f"allocator: {meta['allocator']}. "
             "Command: `python benchmarks/force_constants.py`.\n\n" + table(results) + "\n\n"
             "![force constant timings](benchmarks/force_constants.png)\n")
     md.write_text(head + MARK_BEGIN + "\n" + body + MARK_END + tail)

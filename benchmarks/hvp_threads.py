@@ -8,6 +8,9 @@ seeded default-size random model as ``benchmarks/force_constants.py``; 24
 rows (the count phonopy needs for that cell); both ways must agree exactly.
 
     python benchmarks/hvp_threads.py            # writes docs/benchmarks/hvp_threads.json
+
+The process takes the allocator setting of the ``fcnet`` command first
+(``ase_fcnet.allocator``; ``FCNET_MALLOC_TUNING=0`` for glibc's default).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import force_constants as fcb  # noqa: E402
 
+from ase_fcnet.allocator import tune_glibc_malloc  # noqa: E402
 from ase_fcnet.model.derivatives import hessian_vector_products  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "hvp_threads.json"
@@ -28,6 +32,7 @@ ROWS = 24
 
 
 def main() -> None:
+    tuned = tune_glibc_malloc()
     torch.set_num_threads(2)
     calc = fcb._model(None)
     atoms, sizes = fcb.crystals()["SiC distorted (P1)"]
@@ -55,6 +60,7 @@ def main() -> None:
         print(json.dumps(row))
     OUT.write_text(json.dumps({"command": "python benchmarks/hvp_threads.py",
                                "case": "SiC distorted (P1), seeded random default-size model",
+                               "allocator": "fcnet's setting" if tuned else "glibc default",
                                "results": results}, indent=1) + "\n")
     print(f"wrote {OUT}")
 

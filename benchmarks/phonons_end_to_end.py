@@ -262,10 +262,13 @@ def write_docs(text_table: str, meta: dict, png: Path) -> None:
             f"{m['torch_threads']} threads; CHGNet: {m['chgnet']}. Times are the minimum of "
             f"{meta['repeats']} run(s). Command: `{meta['command']}`. Raw numbers: "
             "[benchmarks/phonons_end_to_end.json](benchmarks/phonons_end_to_end.json).\n\n"
-            "*In-process*: after imports, load + force constants (FC) + post-processing (bands, DOS, "
+            "*In-process*: after imports (and after taking the allocator setting of the `fcnet` "
+            "command, `ase_fcnet.allocator`, in every method's process alike), load + force constants "
+            "(FC) + post-processing (bands, DOS, "
             "thermal properties, frequency summary). *Whole command*: `fcnet phonons CIF "
             "--supercell A B C --out DIR` (`--model M` unless M is the bundled default) vs an equivalent stand-alone ase + phonopy + sevenn script, "
-            "imports and file output included. Speed-up = teacher time / method time.\n\n"
+            "imports and file output included (`fcnet` takes its allocator setting itself; the "
+            "teacher script runs with glibc's default). Speed-up = teacher time / method time.\n\n"
             + text_table + "\n\n" + f"![end-to-end phonon timings](benchmarks/{png.name})\n")
     md.write_text(head + MARK_BEGIN + "\n" + body + MARK_END + tail)
 

@@ -113,7 +113,8 @@ def hessian_vector_products(
     threads as torch has intra-op threads when there are at least
     ``MIN_ROWS_PER_THREAD`` rows per thread, each thread with one intra-op
     thread: the second backward pass parallelises poorly inside torch, and
-    24 rows side by side were 1.3–1.5× faster on 2 cores
+    24 rows side by side were 1.04–1.18× faster on 2 cores with the ``fcnet``
+    command's allocator setting, 1.29–1.39× without it
     (``benchmarks/hvp_threads.py``). The results are the same to the bit.
 
     Parameters
