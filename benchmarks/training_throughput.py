@@ -10,6 +10,9 @@ Labels: EMT energies and forces, and the Hessian rows of atoms 0 and 1
     python benchmarks/training_throughput.py                 # CPU, all threads
     python benchmarks/training_throughput.py --threads 1 --steps 20
     python benchmarks/training_throughput.py --device cuda --json out.json
+
+The process takes the allocator setting of the ``fcnet`` command (``fcnet
+train`` included) first; ``FCNET_MALLOC_TUNING=0`` measures glibc's default.
 """
 from __future__ import annotations
 
@@ -109,13 +112,16 @@ def main(argv=None) -> None:
                         help="timed rounds over all cases (interleaved); the median is reported")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
+    from ase_fcnet.allocator import tune_glibc_malloc
+
+    tuned = tune_glibc_malloc()
     if args.threads:
         torch.set_num_threads(args.threads)
     samples = make_samples(max(args.batch_size, 8), args.repeat)
     info = {"device": args.device, "dtype": args.dtype, "threads": torch.get_num_threads(),
             "atoms_per_structure": len(samples[0].atoms), "batch_size": args.batch_size,
             "model": SMALL_MODEL, "torch": torch.__version__, "cpu": platform.processor()
-            or platform.machine()}
+            or platform.machine(), "allocator": "fcnet's setting" if tuned else "glibc default"}
     print(" ".join(f"{k}={v}" for k, v in info.items() if k != "model"))
     rounds = {name: [] for name, _ in CASES}
     for _ in range(args.repeats):
