@@ -49,6 +49,10 @@ class DataConfig:
                           "when force constants are scarce, as in phonopy data with many "
                           "displaced supercells but one force-constant set per crystal, so that "
                           "most batches carry a force-constant term.", "int", low=1)
+    force_constants_only: bool = _key(False, "Keep only the structures that carry force "
+                                      "constants (their energies and forces are still fitted) and "
+                                      "drop the displaced supercells that carry forces only.",
+                                      "bool")
 
 
 @dataclass

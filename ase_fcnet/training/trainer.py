@@ -107,6 +107,8 @@ class Trainer:
                 raise ValueError("no training data: set data.paths in the config")
             from ase_fcnet.data import load_dataset
             samples = load_dataset(cfg.data.paths)
+        if cfg.data.force_constants_only:
+            samples = _with_force_constants(samples)
         _check_samples(samples, cfg.model.species)
         self.data = StructureSet(samples, cfg.model.cutoff, cfg.model.species, self.dtype, device)
         self.train_idx, self.val_idx = split_indices(
@@ -362,6 +364,15 @@ def train(config: TrainConfig, samples: Sequence[Sample] | None = None,
         return trainer.fit(resume=resume)
     finally:
         dist.teardown(trainer.dist)
+
+
+def _with_force_constants(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples that carry force constants (``data.force_constants_only``)."""
+    kept = [s for s in samples if s.force_constants is not None]
+    if not kept:
+        raise ValueError(f"data.force_constants_only: none of the {len(samples)} samples "
+                         "carries force constants")
+    return kept
 
 
 def _init_from(model: torch.nn.Module, path: str, config) -> str:

@@ -186,6 +186,18 @@ def test_fc_repeat_puts_force_constant_structures_in_more_batches(samples, tmp_p
         "fc_repeat"] == 4
 
 
+def test_force_constants_only_drops_force_only_samples(samples, tmp_path):
+    mixed = [s if k % 3 == 0 else dataclasses.replace(s, force_constants=None, fc_atoms=None)
+             for k, s in enumerate(samples)]
+    trainer = Trainer(config(tmp_path / "a", data={"validation_fraction": 0.0,
+                                                   "force_constants_only": True}), mixed)
+    assert len(trainer.train_idx) == 4
+    assert all(trainer.data.has(i, "force_constants") for i in trainer.train_idx)
+    none = [dataclasses.replace(s, force_constants=None, fc_atoms=None) for s in samples]
+    with pytest.raises(ValueError, match="force_constants_only: none of the 12 samples"):
+        Trainer(config(tmp_path / "b", data={"force_constants_only": True}), none)
+
+
 def test_unknown_element_in_data_is_named(samples, tmp_path):
     atoms = bulk("Al", "fcc", a=4.05, cubic=True)
     bad = Sample(atoms=atoms, forces=np.zeros((4, 3)), source="al/phonopy_params.yaml#0")
