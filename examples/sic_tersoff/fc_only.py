@@ -38,15 +38,16 @@ def main() -> None:
     args = p.parse_args()
     name = "sic_tersoff_fc_only_no_zone" if args.no_switching_zone else "sic_tersoff_fc_only"
     cfg = TrainConfig.from_yaml(HERE / "config.yaml")
-    cfg = dataclasses.replace(cfg, training=dataclasses.replace(
-        cfg.training, max_steps=args.steps, output_dir=str(ROOT / "runs" / name)))
-    samples = [s for s in load_dataset(cfg.data.paths) if s.force_constants is not None]
-    print(f"{len(samples)} samples with force constants")
+    cfg = dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, force_constants_only=True),
+        training=dataclasses.replace(cfg.training, max_steps=args.steps,
+                                     output_dir=str(ROOT / "runs" / name)))
+    samples = load_dataset(cfg.data.paths)
     if args.no_switching_zone:
         zones = switching_zones()
         samples = [s for s in samples if sum(pairs_in_zone(s.atoms, zones).values()) == 0]
-        print(f"{len(samples)} of them without pairs in a switching zone")
-    result = train(cfg, samples)
+        print(f"{len(samples)} samples without pairs in a switching zone")
+    result = train(cfg, samples)  # keeps the samples with force constants
     print(f"{result.steps} steps; model written to {cfg.training.output_dir}/model.pt")
 
 
