@@ -72,7 +72,7 @@ def run_case(name: str, size: int, method: str, model_path: str | None) -> dict:
 
     from ase_fcnet.allocator import tune_glibc_malloc
 
-    tune_glibc_malloc()
+    tuned = tune_glibc_malloc()
 
     from ase_fcnet.phonons import phonopy_from_atoms
     from ase_fcnet.phonons.adapter import phonopy_to_atoms
@@ -81,7 +81,7 @@ def run_case(name: str, size: int, method: str, model_path: str | None) -> dict:
     calc = _model(model_path)
     sc = np.diag(sizes[size])
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {"crystal": name, "supercell": sizes[size], "method": method}
+    out = {"crystal": name, "supercell": sizes[size], "method": method, "allocator_tuned": tuned}
     start = time.perf_counter()
     if method in ("analytic", "finite-displacement"):
         ph = phonopy_from_atoms(atoms, calc, supercell_matrix=sc, method=method)
@@ -190,10 +190,8 @@ def figure(results: list[dict], path: Path) -> None:
 
 def write_docs(results: list[dict], model_path) -> None:
     (DOCS / "benchmarks").mkdir(parents=True, exist_ok=True)
-    import os
-
-    allocator = ("glibc default" if os.environ.get("FCNET_MALLOC_TUNING", "1").strip() == "0"
-                 else "fcnet's setting (`ase_fcnet.allocator`), every route")
+    allocator = ("fcnet's setting (`ase_fcnet.allocator`), every route"
+                 if all(r["allocator_tuned"] for r in results) else "glibc default")
     meta = {"model": model_path or f"random-weight default-size model, species {SPECIES}",
             "torch_threads": __import__("torch").get_num_threads(), "allocator": allocator,
             "results": results}

@@ -43,10 +43,12 @@ def main() -> None:
         training=dataclasses.replace(cfg.training, max_steps=args.steps,
                                      output_dir=str(ROOT / "runs" / name)))
     samples = load_dataset(cfg.data.paths)
-    if args.no_switching_zone:
+    if args.no_switching_zone:  # only force-constant samples are trained on: check just those
         zones = switching_zones()
-        samples = [s for s in samples if sum(pairs_in_zone(s.atoms, zones).values()) == 0]
-        print(f"{len(samples)} samples without pairs in a switching zone")
+        zoned = {id(s) for s in samples if s.force_constants is not None
+                 and sum(pairs_in_zone(s.atoms, zones).values()) > 0}
+        samples = [s for s in samples if id(s) not in zoned]
+        print(f"dropped {len(zoned)} force-constant samples with pairs in a switching zone")
     result = train(cfg, samples)  # keeps the samples with force constants
     print(f"{result.steps} steps; model written to {cfg.training.output_dir}/model.pt")
 
