@@ -17,7 +17,9 @@ a random symmetric strain tensor, components uniform in [-0.03, 0.03];
 [0.02, 0.05] Å; ``strain-rattle-k``: both; ``vac-k``: the cell repeated to at
 least 16 atoms with one random atom removed. Every random choice is drawn from
 ``numpy.random.default_rng([seed, crc32(label)])``, so a structure depends only
-on ``(seed, label)``, not on the order or the other members of a set.
+on ``(seed, label)``, not on the order or the other members of a set, except
+that the σ of ``rattle-k`` and ``strain-rattle-k`` depends on k and on how many
+of that kind the set has (``rattle-0`` always has σ = 0.02 Å).
 
 Train / held-out split (:func:`split_of`): ``ideal`` structures are always
 ``"train"``; any other label is ``"held-out"`` when the first 8 bytes of the
@@ -130,6 +132,11 @@ _SETS: dict[str, list[tuple[str, int, int, int, int]]] = {
         ("si-hexdiamond", 3, 4, 3, 2),
         ("si-4h", 2, 3, 2, 1),
         ("si-betatin", 2, 3, 2, 1),
+    ],
+    "si-tetrahedral": [
+        ("si-diamond", 8, 12, 8, 4),
+        ("si-hexdiamond", 6, 8, 6, 3),
+        ("si-4h", 5, 6, 5, 2),
     ],
     "sic": [
         ("si-diamond", 2, 3, 2, 1),
@@ -280,10 +287,12 @@ def variants(
 
 
 def structure_set(name: str, seed: int = 0) -> list[tuple[str, Atoms]]:
-    """Named structure set: ``"si"``, ``"sic"`` or ``"cu"``.
+    """Named structure set: ``"si"``, ``"si-tetrahedral"``, ``"sic"`` or ``"cu"``.
 
     ``"si"``: diamond, hexagonal-diamond, 4H and β-tin Si with variants (for
-    Stillinger–Weber). ``"sic"``: diamond Si and C, 3C/2H/4H/6H and rock-salt
+    Stillinger–Weber), 57 structures. ``"si-tetrahedral"``: the tetrahedral
+    ones only (diamond, hexagonal diamond, 4H), with about twice as many random
+    variants each, 82 structures. ``"sic"``: diamond Si and C, 3C/2H/4H/6H and rock-salt
     SiC with variants (for Tersoff). ``"cu"``: fcc/bcc/hcp Cu (for EMT tests).
 
     Parameters

@@ -128,8 +128,18 @@ def test_supercell_matrix_uses_plane_spacings():
 
 
 def test_unknown_names_raise():
-    with pytest.raises(ValueError, match="si, sic"):
+    with pytest.raises(ValueError, match="si, si-tetrahedral, sic"):
         structure_set("gan")
     with pytest.raises(ValueError, match="si-diamond"):
         prototype("si-bc8")
     assert set(PROTOTYPES) >= {"sic-2h", "sic-4h", "sic-6h", "sic-rocksalt", "cu-bcc"}
+
+
+def test_tetrahedral_set_keeps_the_si_sets_held_out_labels_held_out():
+    si = {lab for lab, _ in structure_set("si", 0)}
+    tetra = {lab for lab, _ in structure_set("si-tetrahedral", 0)}
+    assert not any(lab.startswith("si-betatin-") for lab in tetra)
+    tetrahedral_si = {lab for lab in si if not lab.startswith("si-betatin-")}
+    assert tetrahedral_si <= tetra
+    held = {lab for lab in tetra if split_of(lab) == "held-out"}
+    assert {lab for lab in tetrahedral_si if split_of(lab) == "held-out"} <= held
