@@ -35,6 +35,8 @@ def main() -> None:
                    help="structure family: folders si-<family>-*; 'all' for every training structure")
     p.add_argument("--exclude", default=None, help="leave out folders si-<exclude>-*")
     p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--data", default=str(ROOT / "data/sw_si/train"),
+                   help="training folder of `fcnet data generate --set si`")
     args = p.parse_args()
     tag = args.family + (f"_no_{args.exclude}" if args.exclude else "")
     out = ROOT / "runs" / f"si_sw_capacity_{tag}"
@@ -43,10 +45,10 @@ def main() -> None:
         cfg, data=dataclasses.replace(cfg.data, fc_repeat=1, force_constants_only=True),
         training=dataclasses.replace(cfg.training, max_steps=args.steps, output_dir=str(out)))
     pattern = "si-*" if args.family == "all" else f"si-{args.family}-*"
-    folders = sorted(d for path in cfg.data.paths for d in Path(path).glob(pattern)
+    folders = sorted(d for d in Path(args.data).glob(pattern)
                      if not (args.exclude and d.name.startswith(f"si-{args.exclude}-")))
     if not folders:
-        raise SystemExit(f"no folders {pattern} under {cfg.data.paths}")
+        raise SystemExit(f"no folders {pattern} under {args.data}")
     print(f"{len(folders)} {pattern} structures" + (f" without si-{args.exclude}-*" if args.exclude else ""))
     result = train(cfg, load_dataset([str(f) for f in folders]))
     print(f"{result.steps} steps; model written to {out}/model.pt")
