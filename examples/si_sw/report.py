@@ -1,6 +1,7 @@
 """Held-out accuracy of the Si example model and its ablation (no force-constant loss).
 
     python examples/si_sw/report.py [--model runs/si_sw/model.pt] [--ablation runs/si_sw_no_fc/model.pt]
+        [--ablation-same-time runs/si_sw_no_fc_same_time/model.pt]   # included when it exists
 
 Against the reference potential's own exact force constants on the held-out
 structures of data/sw_si_tetra/held-out: energy, force and force-constant MAE,
@@ -61,7 +62,8 @@ def bands_figure(models: dict[str, Path], path: Path) -> dict:
                                             supercell_matrix=[4, 4, 4]))
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--")]
+    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--"),
+              dict(color="tab:green", lw=1, ls=":")]
     mae = {}
     curves = [("Stillinger–Weber (exact)", ref, dict(color="k", lw=2.2))]
     for (name, model), style in zip(models.items(), styles):
@@ -94,9 +96,13 @@ def main():
     p.add_argument("--data", default=str(ROOT / "data/sw_si_tetra/held-out"))
     p.add_argument("--earlier", default=str(ROOT / "data/sw_si/held-out"),
                    help="held-out folder of --set si (skipped when missing)")
+    p.add_argument("--ablation-same-time", default=str(ROOT / "runs/si_sw_no_fc_same_time/model.pt"),
+                   help="ablation trained as long in time as --model (skipped when missing)")
     args = p.parse_args()
     models = {"with force-constant loss": Path(args.model),
-              "without force-constant loss": Path(args.ablation)}
+              "without force-constant loss, same steps": Path(args.ablation)}
+    if Path(args.ablation_same_time).is_file():
+        models["without force-constant loss, same time"] = Path(args.ablation_same_time)
     report = {name: held_out_metrics(path, Path(args.data)) for name, path in models.items()}
     if Path(args.earlier).is_dir():
         for name, path in models.items():
