@@ -19,7 +19,7 @@ least 16 atoms with one random atom removed. Every random choice is drawn from
 ``numpy.random.default_rng([seed, crc32(label)])``, so a structure depends only
 on ``(seed, label)``, not on the order or the other members of a set, except
 that the σ of ``rattle-k`` and ``strain-rattle-k`` depends on k and on how many
-of that kind the set has (``rattle-0`` always has σ = 0.02 Å).
+of that kind the set has (k = 0 always has σ = 0.02 Å).
 
 Train / held-out split (:func:`split_of`): ``ideal`` structures are always
 ``"train"``; any other label is ``"held-out"`` when the first 8 bytes of the
