@@ -10,7 +10,7 @@ an 8×8×8 mesh, averaged over structures. Also, when data/sw_si/held-out exists
 (``fcnet data generate --set si``), the frequency errors on its 13 tetrahedral
 cells (the held-out set of the earlier models) and on its β-tin cell, a phase
 outside the training data. And a band-structure figure of diamond Si:
-Stillinger–Weber (matscipy's analytic Hessian) vs both models. Writes
+Stillinger–Weber (matscipy's analytic Hessian) vs the models. Writes
 examples/si_sw/metrics.json and docs/si_sw/bands.png.
 """
 from __future__ import annotations
@@ -33,12 +33,16 @@ from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_er
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def per_structure_frequency_errors(model_path: Path, folder: Path) -> dict:
+    """:func:`frequency_errors` for every ``folder/*/phonopy_params.yaml``, keyed by structure."""
+    return {yaml.parent.name: frequency_errors(model_path, yaml)
+            for yaml in sorted(folder.glob("*/phonopy_params.yaml"))}
+
+
 def held_out_metrics(model_path: Path, folder: Path) -> dict:
     samples = load_dataset([folder])
     out = {k: v for k, v in evaluate(model_path, samples).items() if not isinstance(v, dict)}
-    per = {}
-    for yaml in sorted(folder.glob("*/phonopy_params.yaml")):
-        per[yaml.parent.name] = frequency_errors(model_path, yaml)
+    per = per_structure_frequency_errors(model_path, folder)
     out.update(summarize_frequency_errors(per))
     out["n_structures"] = len(per)
     out["per_structure"] = per
@@ -47,8 +51,7 @@ def held_out_metrics(model_path: Path, folder: Path) -> dict:
 
 def earlier_held_out(model_path: Path, folder: Path) -> dict:
     """Frequency errors on the ``--set si`` held-out cells: tetrahedral ones and β-tin apart."""
-    per = {yaml.parent.name: frequency_errors(model_path, yaml)
-           for yaml in sorted(folder.glob("*/phonopy_params.yaml"))}
+    per = per_structure_frequency_errors(model_path, folder)
     groups = {"tetrahedral": {k: v for k, v in per.items() if not k.startswith("si-betatin-")},
               "betatin": {k: v for k, v in per.items() if k.startswith("si-betatin-")}}
     out = {name: summarize_frequency_errors(group) for name, group in groups.items()}
