@@ -8,12 +8,14 @@ model, loss weights and split rule as config.yaml; by default 441 steps, the
 length of config.yaml's first epoch (each step costs about 4 s on 2 threads
 here, as every batch now holds four 216-atom force-constant samples).
 
-    python examples/sic_tersoff/fc_only.py [--steps 441]   # writes runs/sic_tersoff_fc_only/model.pt
+    python examples/sic_tersoff/fc_only.py [--steps 441] [--resume]   # writes runs/sic_tersoff_fc_only/model.pt
     fcnet evaluate runs/sic_tersoff_fc_only/model.pt data/tersoff_sic/held-out --frequencies
 
 ``--no-switching-zone`` also drops the training structures with atom pairs in
 the reference's cutoff switching zone (see switching_zone.py) and writes
-runs/sic_tersoff_fc_only_no_zone/ instead.
+runs/sic_tersoff_fc_only_no_zone/ instead. Any other ``--steps`` than 441 appends
+``_<steps>`` to the folder name; ``--resume`` continues an interrupted run of the
+same folder from its last.pt.
 """
 from __future__ import annotations
 
@@ -35,8 +37,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=441)
     p.add_argument("--no-switching-zone", action="store_true",
                    help="drop structures with pairs in the reference's cutoff switching zone")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt")
     args = p.parse_args()
     name = "sic_tersoff_fc_only_no_zone" if args.no_switching_zone else "sic_tersoff_fc_only"
+    if args.steps != 441:
+        name += f"_{args.steps}"
     cfg = TrainConfig.from_yaml(HERE / "config.yaml")
     cfg = dataclasses.replace(
         cfg, data=dataclasses.replace(cfg.data, force_constants_only=True),
@@ -49,7 +54,7 @@ def main() -> None:
                  and sum(pairs_in_zone(s.atoms, zones).values()) > 0}
         samples = [s for s in samples if id(s) not in zoned]
         print(f"dropped {len(zoned)} force-constant samples with pairs in a switching zone")
-    result = train(cfg, samples)  # keeps the samples with force constants
+    result = train(cfg, samples, resume=args.resume)  # keeps the samples with force constants
     print(f"{result.steps} steps; model written to {cfg.training.output_dir}/model.pt")
 
 
