@@ -50,10 +50,10 @@ def main() -> None:
     samples = load_dataset(cfg.data.paths)
     if args.no_switching_zone:  # only force-constant samples are trained on: check just those
         zones = switching_zones()
-        zoned = {id(s) for s in samples if s.force_constants is not None
-                 and sum(pairs_in_zone(s.atoms, zones).values()) > 0}
-        samples = [s for s in samples if id(s) not in zoned]
-        print(f"dropped {len(zoned)} force-constant samples with pairs in a switching zone")
+        kept = [s for s in samples if s.force_constants is None
+                or sum(pairs_in_zone(s.atoms, zones).values()) == 0]
+        print(f"dropped {len(samples) - len(kept)} force-constant samples with pairs in a switching zone")
+        samples = kept
     result = train(cfg, samples, resume=args.resume)  # keeps the samples with force constants
     print(f"{result.steps} steps; model written to {cfg.training.output_dir}/model.pt")
 
