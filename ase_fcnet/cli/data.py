@@ -38,7 +38,7 @@ def data():
 
 @data.command()
 @click.option("--set", "set_name", default=None, help="Named structure set built from prototypes "
-              "with strained, rattled and vacancy variants (si, si-tetrahedral, sic, cu).")
+              "with strained, rattled and vacancy variants (si, si-tetrahedral, sic, sic-tetrahedral, cu).")
 @click.option("--structure", "structures", multiple=True, type=click.Path(dir_okay=False),
               help="Structure file(s) to use as they are (repeatable); label = file name.")
 @click.option("--reference", default=None, help="Named reference calculator (sw-si, tersoff-sic, emt).")

@@ -14,12 +14,12 @@ Variants of a prototype ``P`` (labels ``P-<variant>``): ``ideal``; isotropic
 strain ``iso-m3`` / ``iso-p3`` (lattice scaled by 0.97 / 1.03); ``aniso-k``:
 a random symmetric strain tensor, components uniform in [-0.03, 0.03];
 ``rattle-k``: Gaussian displacements with σ spread evenly over
-[0.02, 0.05] Å; ``strain-rattle-k``: both; ``vac-k``: the cell repeated to at
+[0.02, 0.05] Å (a set may use smaller amplitudes, see :func:`structure_set`); ``strain-rattle-k``: both; ``vac-k``: the cell repeated to at
 least 16 atoms with one random atom removed. Every random choice is drawn from
 ``numpy.random.default_rng([seed, crc32(label)])``, so a structure depends only
 on ``(seed, label)``, not on the order or the other members of a set, except
 that the σ of ``rattle-k`` and ``strain-rattle-k`` depends on k and on how many
-of that kind the set has (k = 0 always has σ = 0.02 Å).
+of that kind the set has (k = 0 always has the smallest σ).
 
 Train / held-out split (:func:`split_of`): ``ideal`` structures are always
 ``"train"``; any other label is ``"held-out"`` when the first 8 bytes of the
@@ -147,8 +147,20 @@ _SETS: dict[str, list[tuple[str, int, int, int, int]]] = {
         ("sic-6h", 2, 3, 2, 1),
         ("sic-rocksalt", 1, 2, 1, 1),
     ],
+    "sic-tetrahedral": [
+        ("si-diamond", 4, 6, 4, 2),
+        ("c-diamond", 4, 6, 4, 2),
+        ("sic-3c", 6, 8, 6, 3),
+        ("sic-2h", 5, 6, 5, 2),
+        ("sic-4h", 4, 5, 4, 2),
+        ("sic-6h", 3, 4, 3, 1),
+    ],
     "cu": [("cu-fcc", 1, 1, 1, 1), ("cu-bcc", 1, 1, 0, 0), ("cu-hcp", 1, 1, 0, 0)],
 }
+# Set name -> (strain amplitude, (smallest, largest) rattle sigma in Å) where not the defaults.
+# "sic-tetrahedral" keeps every pair at least 0.02 Å outside the cutoff-switching zones of
+# Erhart-Albe Tersoff SiC (Si-Si second neighbours are 3.08 Å apart, the zone ends at 2.96 Å).
+_AMPLITUDES: dict[str, tuple[float, tuple[float, float]]] = {"sic-tetrahedral": (0.01, (0.01, 0.02))}
 #: Names accepted by :func:`structure_set`.
 STRUCTURE_SETS = tuple(_SETS)
 
@@ -176,7 +188,7 @@ def _strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
     return out
 
 
-def _random_strain(rng: np.random.Generator, amplitude: float = STRAIN) -> np.ndarray:
+def _random_strain(rng: np.random.Generator, amplitude: float) -> np.ndarray:
     eps = rng.uniform(-amplitude, amplitude, size=(3, 3))
     return np.triu(eps) + np.triu(eps, 1).T
 
@@ -235,8 +247,8 @@ def _vacancy(atoms: Atoms, rng: np.random.Generator) -> Atoms:
     return out
 
 
-def _sigma(k: int, n: int) -> float:
-    lo, hi = RATTLE_SIGMA
+def _sigma(k: int, n: int, sigma_range: tuple[float, float]) -> float:
+    lo, hi = sigma_range
     return lo if n == 1 else lo + (hi - lo) * k / (n - 1)
 
 
@@ -247,6 +259,8 @@ def variants(
     n_rattle: int = 3,
     n_strain_rattle: int = 2,
     n_vac: int = 1,
+    strain: float = STRAIN,
+    sigma_range: tuple[float, float] = RATTLE_SIGMA,
 ) -> list[tuple[str, Atoms]]:
     """Ideal, strained, rattled and vacancy variants of one prototype.
 
@@ -258,6 +272,12 @@ def variants(
         Seed; with the label it fixes every random choice.
     n_aniso, n_rattle, n_strain_rattle, n_vac : int
         Number of variants of each random kind (see the module docstring).
+    strain : float
+        Strain amplitude (dimensionless): the isotropic variants scale the
+        lattice by ``1 ∓ strain``, random strain components are uniform in
+        ``[-strain, strain]``.
+    sigma_range : (float, float)
+        Smallest and largest rattle σ, Å.
 
     Returns
     -------
@@ -267,19 +287,21 @@ def variants(
     """
     base = prototype(name)
     out = [(f"{name}-ideal", base.copy())]
-    for tag, scale in (("iso-m3", 1.0 - STRAIN), ("iso-p3", 1.0 + STRAIN)):
+    percent = f"{100 * strain:g}"
+    for tag, scale in ((f"iso-m{percent}", 1.0 - strain), (f"iso-p{percent}", 1.0 + strain)):
         out.append((f"{name}-{tag}", _strained(base, (scale - 1.0) * np.eye(3))))
     for k in range(n_aniso):
         label = f"{name}-aniso-{k}"
-        out.append((label, _strained(base, _random_strain(_rng(seed, label)))))
+        out.append((label, _strained(base, _random_strain(_rng(seed, label), strain))))
     for k in range(n_rattle):
         label = f"{name}-rattle-{k}"
-        out.append((label, _rattled(base, _sigma(k, n_rattle), _rng(seed, label))))
+        sigma = _sigma(k, n_rattle, sigma_range)
+        out.append((label, _rattled(base, sigma, _rng(seed, label))))
     for k in range(n_strain_rattle):
         label = f"{name}-strain-rattle-{k}"
         rng = _rng(seed, label)
-        strained = _strained(base, _random_strain(rng))
-        out.append((label, _rattled(strained, _sigma(k, n_strain_rattle), rng)))
+        strained = _strained(base, _random_strain(rng, strain))
+        out.append((label, _rattled(strained, _sigma(k, n_strain_rattle, sigma_range), rng)))
     for k in range(n_vac):
         label = f"{name}-vac-{k}"
         out.append((label, _vacancy(base, _rng(seed, label))))
@@ -287,13 +309,16 @@ def variants(
 
 
 def structure_set(name: str, seed: int = 0) -> list[tuple[str, Atoms]]:
-    """Named structure set: ``"si"``, ``"si-tetrahedral"``, ``"sic"`` or ``"cu"``.
+    """Named structure set: ``"si"``, ``"si-tetrahedral"``, ``"sic"``, ``"sic-tetrahedral"`` or ``"cu"``.
 
     ``"si"``: diamond, hexagonal-diamond, 4H and β-tin Si with variants (for
     Stillinger–Weber), 57 structures. ``"si-tetrahedral"``: the tetrahedral
     ones only (diamond, hexagonal diamond, 4H), with about twice as many random
     variants each, 82 structures. ``"sic"``: diamond Si and C, 3C/2H/4H/6H and rock-salt
-    SiC with variants (for Tersoff). ``"cu"``: fcc/bcc/hcp Cu (for EMT tests).
+    SiC with variants (for Tersoff), 83 structures. ``"sic-tetrahedral"``: diamond Si and C,
+    3C/2H/4H/6H SiC with more variants, 117 structures, but with strain amplitude 0.01 and
+    rattle σ in [0.01, 0.02] Å, so that no pair enters the cutoff-switching zone of Tersoff SiC
+    (labels ``iso-m1`` / ``iso-p1``). ``"cu"``: fcc/bcc/hcp Cu (for EMT tests).
 
     Parameters
     ----------
@@ -315,8 +340,9 @@ def structure_set(name: str, seed: int = 0) -> list[tuple[str, Atoms]]:
     if name not in _SETS:
         raise ValueError(f"unknown structure set {name!r}; known: {', '.join(STRUCTURE_SETS)}")
     out: list[tuple[str, Atoms]] = []
+    strain, sigma_range = _AMPLITUDES.get(name, (STRAIN, RATTLE_SIGMA))
     for proto, *counts in _SETS[name]:
-        out += variants(proto, seed, *counts)
+        out += variants(proto, seed, *counts, strain=strain, sigma_range=sigma_range)
     return out
 
 

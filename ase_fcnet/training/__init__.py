@@ -4,13 +4,13 @@ Public API
 ----------
 TrainConfig, describe_config — typed configuration (from YAML) and key reference
 Trainer, train, TrainResult — the training loop (single process or torchrun)
-evaluate, frequency_errors — errors of a model on samples and phonopy data
+evaluate, frequency_errors, evaluate_folder — errors of a model on samples and phonopy data
 losses — the loss functions (energy, forces, stress, force-constant terms)
 """
 from ase_fcnet.training import losses
 from ase_fcnet.training.config import TrainConfig, describe_config
-from ase_fcnet.training.evaluate import evaluate, frequency_errors
+from ase_fcnet.training.evaluate import evaluate, evaluate_folder, frequency_errors
 from ase_fcnet.training.trainer import Trainer, TrainResult, train
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "describe_config", "evaluate",
-           "frequency_errors", "losses", "train"]
+           "evaluate_folder", "frequency_errors", "losses", "train"]

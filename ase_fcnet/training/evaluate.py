@@ -13,9 +13,15 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ase_fcnet.data import load_dataset
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph
-from ase_fcnet.model import FCNet, energy_forces_stress, hessian_vector_products, load_model
+from ase_fcnet.model import (
+    FCNet,
+    energy_forces_stress,
+    hessian_vector_products,
+    load_model,
+)
 
 #: Default q-point mesh of :func:`frequency_errors`.
 DEFAULT_MESH = (8, 8, 8)
@@ -235,4 +241,34 @@ def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str,
     for kind in ("commensurate", "mesh"):
         out[f"mean_{kind}_mae_THz"] = float(np.mean([v[f"{kind}_mae_THz"] for v in values]))
         out[f"worst_{kind}_max_THz"] = float(np.max([v[f"{kind}_max_THz"] for v in values]))
+    return out
+
+
+def evaluate_folder(model: FCNet | str | os.PathLike, folder: str | os.PathLike,
+                    mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, Any]:
+    """Label errors and phonon-frequency errors on every dataset in a folder.
+
+    Parameters
+    ----------
+    model : FCNet or path of a model file
+    folder : path — holds one sub-folder per structure with a ``phonopy_params.yaml``
+        (the layout ``fcnet data generate`` writes)
+    mesh : 3 ints — q-point mesh of :func:`frequency_errors`
+
+    Returns
+    -------
+    dict
+        The scalar entries of :func:`evaluate` over all samples of the folder,
+        :func:`summarize_frequency_errors` over its structures,
+        ``n_structures``, and ``per_structure``: structure (sub-folder name) →
+        :func:`frequency_errors`.
+    """
+    model, folder = _as_model(model), Path(folder)
+    out = {k: v for k, v in evaluate(model, load_dataset([folder])).items()
+           if not isinstance(v, dict)}
+    per = {yaml.parent.name: frequency_errors(model, yaml, mesh)
+           for yaml in sorted(folder.glob("*/phonopy_params.yaml"))}
+    out.update(summarize_frequency_errors(per))
+    out["n_structures"] = len(per)
+    out["per_structure"] = per
     return out

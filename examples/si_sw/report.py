@@ -24,10 +24,9 @@ from ase.build import bulk
 from matplotlib.figure import Figure
 
 from ase_fcnet import FCNetCalculator
-from ase_fcnet.data import load_dataset
 from ase_fcnet.data.references import reference_calculator
 from ase_fcnet.phonons import band_structure, phonopy_from_atoms
-from ase_fcnet.training import evaluate
+from ase_fcnet.training import evaluate_folder
 from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,16 +36,6 @@ def per_structure_frequency_errors(model_path: Path, folder: Path) -> dict:
     """:func:`frequency_errors` for every ``folder/*/phonopy_params.yaml``, keyed by structure."""
     return {yaml.parent.name: frequency_errors(model_path, yaml)
             for yaml in sorted(folder.glob("*/phonopy_params.yaml"))}
-
-
-def held_out_metrics(model_path: Path, folder: Path) -> dict:
-    samples = load_dataset([folder])
-    out = {k: v for k, v in evaluate(model_path, samples).items() if not isinstance(v, dict)}
-    per = per_structure_frequency_errors(model_path, folder)
-    out.update(summarize_frequency_errors(per))
-    out["n_structures"] = len(per)
-    out["per_structure"] = per
-    return out
 
 
 def earlier_held_out(model_path: Path, folder: Path) -> dict:
@@ -106,7 +95,7 @@ def main():
               "without force-constant loss, same steps": Path(args.ablation)}
     if Path(args.ablation_same_time).is_file():
         models["without force-constant loss, same time"] = Path(args.ablation_same_time)
-    report = {name: held_out_metrics(path, Path(args.data)) for name, path in models.items()}
+    report = {name: evaluate_folder(path, Path(args.data)) for name, path in models.items()}
     if Path(args.earlier).is_dir():
         for name, path in models.items():
             report[name]["earlier_held_out"] = earlier_held_out(path, Path(args.earlier))

@@ -1,11 +1,11 @@
-"""Experiment: the SiC run of config.yaml trained on the force-constant samples only.
+"""Experiment: the SiC run of config_sic_set.yaml trained on the force-constant samples only.
 
 Tests one suspected cause of the underfit SiC model: in data/tersoff_sic/train
 only one sample per structure (59 of 1764 in the training split) carries force
 constants; the rest are displaced supercells with forces and energies. Here the
 displaced supercells are dropped, so every batch carries force constants. Same
-model, loss weights and split rule as config.yaml; by default 441 steps, the
-length of config.yaml's first epoch (each step costs about 4 s on 2 threads
+model, loss weights and split rule as config_sic_set.yaml; by default 441 steps, the
+length of that run's first epoch (each step costs about 4 s on 2 threads
 here, as every batch now holds four 216-atom force-constant samples).
 
     python examples/sic_tersoff/fc_only.py [--steps 441] [--resume]   # writes runs/sic_tersoff_fc_only/model.pt
@@ -42,7 +42,7 @@ def main() -> None:
     name = "sic_tersoff_fc_only_no_zone" if args.no_switching_zone else "sic_tersoff_fc_only"
     if args.steps != 441:
         name += f"_{args.steps}"
-    cfg = TrainConfig.from_yaml(HERE / "config.yaml")
+    cfg = TrainConfig.from_yaml(HERE / "config_sic_set.yaml")
     cfg = dataclasses.replace(
         cfg, data=dataclasses.replace(cfg.data, force_constants_only=True),
         training=dataclasses.replace(cfg.training, max_steps=args.steps,

@@ -22,9 +22,20 @@ from phonopy import Phonopy
 
 from ase_fcnet.calculator import FCNetCalculator
 from ase_fcnet.cli import main
+from ase_fcnet.data import load_dataset
 from ase_fcnet.model import ModelConfig, build_model
-from ase_fcnet.phonons.adapter import atoms_to_phonopy, phonopy_from_atoms, phonopy_to_atoms
-from ase_fcnet.training import TrainConfig, frequency_errors, train
+from ase_fcnet.phonons.adapter import (
+    atoms_to_phonopy,
+    phonopy_from_atoms,
+    phonopy_to_atoms,
+)
+from ase_fcnet.training import (
+    TrainConfig,
+    evaluate,
+    evaluate_folder,
+    frequency_errors,
+    train,
+)
 
 TINY = dict(species=["Cu"], cutoff=4.0, num_layers=1, l_max=1, scalar_channels=8,
             tensor_channels=4, num_radial=4, radial_hidden=8, num_heads=1, readout_hidden=8)
@@ -139,6 +150,23 @@ def test_frequency_errors_vanish_against_the_models_own_force_constants(tmp_path
     with torch.no_grad():
         other.energy_scale.fill_(2000.0)
     assert frequency_errors(other, path, mesh=(3, 3, 3))["commensurate_mae_THz"] > 1e-2
+
+
+@pytest.mark.filterwarnings("ignore:Warning. Point group symmetries:UserWarning")
+def test_evaluate_folder_gathers_label_and_frequency_errors_per_structure(data_dir):
+    model = build_model(ModelConfig.from_dict(TINY), seed=5)
+    with torch.no_grad():
+        model.energy_scale.fill_(2000.0)
+    out = evaluate_folder(model, data_dir, mesh=(3, 3, 3))
+    assert out["n_structures"] == out["n_datasets"] == 3
+    assert sorted(out["per_structure"]) == ["a3.55", "a3.61", "a3.68"]
+    one = frequency_errors(model, data_dir / "a3.61" / "phonopy_params.yaml", mesh=(3, 3, 3))
+    assert out["per_structure"]["a3.61"] == one
+    means = np.mean([v["mesh_mae_THz"] for v in out["per_structure"].values()])
+    assert out["mean_mesh_mae_THz"] == pytest.approx(means) and means > 1e-3
+    labels = evaluate(model, load_dataset([data_dir]))
+    assert labels["fc_mae_eV_per_A2"] > 0
+    assert out["fc_mae_eV_per_A2"] == pytest.approx(labels["fc_mae_eV_per_A2"])
 
 
 def test_cli_help_explains_every_key():
