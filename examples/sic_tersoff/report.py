@@ -2,6 +2,7 @@
 
     python examples/sic_tersoff/report.py [--model runs/sic_tetra/model.pt]
         [--ablation runs/sic_tetra_no_fc/model.pt]
+        [--ablation-same-time runs/sic_tetra_no_fc_same_time/model.pt]   # included when it exists
 
 Against Tersoff SiC's own exact force constants on the 23 held-out structures of
 data/tersoff_sic_tetra/held-out (``--set sic-tetrahedral``): energy, force and
@@ -65,7 +66,8 @@ def earlier_held_out(model_path: Path, folder: Path) -> dict:
 def bands_figure(models: dict[str, Path], path: Path) -> dict:
     """Band structures of the three crystals, reference vs models; band-path MAE (THz) per model."""
     fig = Figure(figsize=(13, 4.5))
-    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--")]
+    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--"),
+              dict(color="tab:green", lw=1, ls=":")]
     mae: dict[str, dict[str, float]] = {name: {} for name in models}
     for n, (crystal, atoms) in enumerate(CRYSTALS.items()):
         ax = fig.add_subplot(1, len(CRYSTALS), n + 1)
@@ -102,9 +104,13 @@ def main():
     p.add_argument("--data", default=str(ROOT / "data/tersoff_sic_tetra/held-out"))
     p.add_argument("--earlier", default=str(ROOT / "data/tersoff_sic/held-out"),
                    help="held-out folder of --set sic (skipped when missing)")
+    p.add_argument("--ablation-same-time", default=str(ROOT / "runs/sic_tetra_no_fc_same_time/model.pt"),
+                   help="ablation trained as long in time as --model (skipped when missing)")
     args = p.parse_args()
     models = {"with force-constant loss": Path(args.model),
               "without force-constant loss, same steps": Path(args.ablation)}
+    if Path(args.ablation_same_time).is_file():
+        models["without force-constant loss, same time"] = Path(args.ablation_same_time)
     report = {}
     for name, path in models.items():
         report[name] = evaluate_folder(path, Path(args.data))
@@ -122,14 +128,14 @@ def main():
         bands = " / ".join(f"{v:.3f}" for v in r["band_path_mae_THz"].values())
         print(f"| {name} | " + " | ".join(f"{r[k]:.3g}" for k in keys) + f" | {bands} |")
     for name, r in report.items():
-        print(f"{name}: mesh MAE by prototype (THz): "
-              + ", ".join(f"{k} {v['mean_mesh_mae_THz']:.3f} ({v['n']})" for k, v in r["by_prototype"].items()))
+        parts = [f"{k} {v['mean_mesh_mae_THz']:.3f} ({v['n']})" for k, v in r["by_prototype"].items()]
+        print(f"{name}: mesh MAE by prototype (THz): " + ", ".join(parts))
         if "earlier_held_out" in r:
-            e = r["earlier_held_out"]
-            print(f"{name}: --set sic held-out, mesh MAE (THz): "
-                  f"{e['without_zone_pairs']['n_datasets']} without zone pairs "
-                  f"{e['without_zone_pairs']['mean_mesh_mae_THz']:.3f}; "
-                  f"{e['with_zone_pairs']['n_datasets']} with {e['with_zone_pairs']['mean_mesh_mae_THz']:.3f}")
+            earlier = r["earlier_held_out"]
+            free, zone = earlier["without_zone_pairs"], earlier["with_zone_pairs"]
+            print(f"{name}: --set sic held-out, mesh MAE (THz): {free['n_datasets']} without zone "
+                  f"pairs {free['mean_mesh_mae_THz']:.3f}; {zone['n_datasets']} with "
+                  f"{zone['mean_mesh_mae_THz']:.3f}")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ def main() -> None:
     print(f"{len(rows)} structures; {sum(r['pairs_in_zone'] > 0 for r in rows)} with pairs in a "
           f"switching zone; {len(big)} with |fc| > 100 eV/Å², "
           f"{sum(r['pairs_in_zone'] > 0 for r in big)} of them with pairs in a zone")
+    index = args.data / "index.json"
+    if index.is_file():  # which structures fell back to finite displacements when generated
+        method = {s["label"]: s["method"] for s in json.loads(index.read_text())["structures"]}
+        fd = {r["structure"] for r in rows if method.get(r["structure"]) != "analytic"}
+        zone = {r["structure"] for r in rows if r["pairs_in_zone"] > 0}
+        print(f"{len(fd)} structures got finite-displacement force constants (matscipy's Hessian "
+              f"failed the generator's checks); {len(fd & zone)} of them have pairs in a zone, "
+              f"{len(zone - fd)} structures with zone pairs kept the analytic Hessian")
     if args.json:
         args.json.write_text(json.dumps({"zones": {"-".join(k): v for k, v in zones.items()},
                                          "structures": rows}, indent=1))
