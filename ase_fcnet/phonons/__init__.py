@@ -27,7 +27,7 @@ from .io import (
     write_thermal_properties_table,
     write_thermal_properties_yaml,
 )
-from .plotting import plot_band_comparison, plot_band_dos, plot_thermal
+from .plotting import draw_band_comparison, plot_band_comparison, plot_band_dos, plot_thermal
 
 __all__ = [
     "DOS",
@@ -43,6 +43,7 @@ __all__ = [
     "frequency_summary",
     "hessian_vector_products",
     "phonopy_from_atoms",
+    "draw_band_comparison",
     "plot_band_comparison",
     "phonopy_to_atoms",
     "plot_band_dos",

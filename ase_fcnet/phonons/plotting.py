@@ -123,16 +123,16 @@ def plot_thermal(thermal: ThermalProperties, path) -> Figure:
     return fig
 
 
-def plot_band_comparison(bands: dict[str, BandStructure], path, title: str = "") -> dict[str, float]:
-    """Overlay band structures on the same q-path; the first is the reference.
+def draw_band_comparison(ax, bands: dict[str, BandStructure], title: str = "") -> dict[str, float]:
+    """Draw band structures on the same q-path into matplotlib axes; the first is the reference.
 
     Parameters
     ----------
+    ax : matplotlib.axes.Axes
+        Axes to draw into (for multi-panel figures).
     bands : dict
         Legend label -> band structure (THz), all from the same path and
         q-points; the first entry is drawn as the reference (thick black).
-    path : str or os.PathLike
-        Output image.
     title : str
         Axes title.
 
@@ -146,8 +146,6 @@ def plot_band_comparison(bands: dict[str, BandStructure], path, title: str = "")
     ref = bands[names[0]]
     mae = {name: float(np.abs(bands[name].all_frequencies - ref.all_frequencies).mean())
            for name in names[1:]}
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
-    ax = fig.subplots()
     colors = ["tab:red", "tab:blue", "tab:green", "tab:orange"]
     for k, name in enumerate(names):
         style = (dict(color="k", lw=2.0) if k == 0
@@ -165,5 +163,28 @@ def plot_band_comparison(bands: dict[str, BandStructure], path, title: str = "")
     ax.set_ylabel("Frequency (THz)")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
+    return mae
+
+
+def plot_band_comparison(bands: dict[str, BandStructure], path, title: str = "") -> dict[str, float]:
+    """Overlay band structures on the same q-path in one figure; the first is the reference.
+
+    Parameters
+    ----------
+    bands : dict
+        Legend label -> band structure (THz), as for :func:`draw_band_comparison`.
+    path : str or os.PathLike
+        Output image.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    dict
+        Label -> mean absolute frequency difference from the reference, THz
+        (see :func:`draw_band_comparison`).
+    """
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    mae = draw_band_comparison(fig.subplots(), bands, title)
     _save(fig, path)
     return mae

@@ -19,13 +19,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from ase.build import bulk
-from matplotlib.figure import Figure
 
 from ase_fcnet import FCNetCalculator
 from ase_fcnet.data.references import reference_calculator
-from ase_fcnet.phonons import band_structure, phonopy_from_atoms
+from ase_fcnet.phonons import band_structure, phonopy_from_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate_folder
 from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
 
@@ -49,36 +47,14 @@ def earlier_held_out(model_path: Path, folder: Path) -> dict:
 
 
 def bands_figure(models: dict[str, Path], path: Path) -> dict:
+    """Diamond Si bands, Stillinger–Weber vs the models; band-path MAE (THz) per model."""
     atoms = bulk("Si", "diamond", a=5.431)
-    ref = band_structure(phonopy_from_atoms(atoms, reference_calculator("sw-si"),
-                                            supercell_matrix=[4, 4, 4]))
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--"),
-              dict(color="tab:green", lw=1, ls=":")]
-    mae = {}
-    curves = [("Stillinger–Weber (exact)", ref, dict(color="k", lw=2.2))]
-    for (name, model), style in zip(models.items(), styles):
-        band = band_structure(phonopy_from_atoms(atoms, FCNetCalculator(model=model),
-                                                 supercell_matrix=[4, 4, 4]))
-        mae[name] = float(np.abs(band.all_frequencies - ref.all_frequencies).mean())
-        curves.append((f"{name} (band MAE {mae[name]:.2f} THz)", band, style))
-    for label, band, style in curves:
-        for k, (d, f) in enumerate(zip(band.distances, band.frequencies)):
-            lines = ax.plot(d, f, **style)
-            if k == 0:
-                lines[0].set_label(label)
-    for x in ref.label_positions:
-        ax.axvline(x, color="0.7", lw=0.6)
-    ax.set_xticks(ref.label_positions, ref.labels)
-    ax.set_xlim(ref.distances[0][0], ref.distances[-1][-1])
-    ax.set_ylabel("Frequency (THz)")
-    ax.set_title("Diamond Si, 128-atom supercell")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return mae
+    bands = {"Stillinger–Weber (exact)": band_structure(phonopy_from_atoms(
+        atoms, reference_calculator("sw-si"), supercell_matrix=[4, 4, 4]))}
+    for name, model in models.items():
+        bands[name] = band_structure(phonopy_from_atoms(atoms, FCNetCalculator(model=model),
+                                                        supercell_matrix=[4, 4, 4]))
+    return plot_band_comparison(bands, path, "Diamond Si, 128-atom supercell")
 
 
 def main():

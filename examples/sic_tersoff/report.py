@@ -30,7 +30,7 @@ from switching_zone import pairs_in_zone, switching_zones
 from ase_fcnet import FCNetCalculator
 from ase_fcnet.data import load_dataset
 from ase_fcnet.data.references import reference_calculator
-from ase_fcnet.phonons import band_structure, phonopy_from_atoms
+from ase_fcnet.phonons import band_structure, draw_band_comparison, phonopy_from_atoms
 from ase_fcnet.training import evaluate_folder, frequency_errors
 from ase_fcnet.training.evaluate import summarize_frequency_errors
 
@@ -65,33 +65,16 @@ def earlier_held_out(model_path: Path, folder: Path) -> dict:
 
 def bands_figure(models: dict[str, Path], path: Path) -> dict:
     """Band structures of the three crystals, reference vs models; band-path MAE (THz) per model."""
-    fig = Figure(figsize=(13, 4.5))
-    styles = [dict(color="tab:red", lw=1.3), dict(color="tab:blue", lw=1, ls="--"),
-              dict(color="tab:green", lw=1, ls=":")]
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
     mae: dict[str, dict[str, float]] = {name: {} for name in models}
-    for n, (crystal, atoms) in enumerate(CRYSTALS.items()):
-        ax = fig.add_subplot(1, len(CRYSTALS), n + 1)
-        ref = band_structure(phonopy_from_atoms(atoms, reference_calculator("tersoff-sic"),
-                                                supercell_matrix=[4, 4, 4]))
-        curves = [("Tersoff (exact)", ref, dict(color="k", lw=2.2))]
-        for (name, model), style in zip(models.items(), styles):
-            band = band_structure(phonopy_from_atoms(atoms, FCNetCalculator(model=model),
-                                                     supercell_matrix=[4, 4, 4]))
-            mae[name][crystal] = float(np.abs(band.all_frequencies - ref.all_frequencies).mean())
-            curves.append((f"{name} ({mae[name][crystal]:.2f} THz)", band, style))
-        for label, band, style in curves:
-            for k, (d, f) in enumerate(zip(band.distances, band.frequencies)):
-                lines = ax.plot(d, f, **style)
-                if k == 0:
-                    lines[0].set_label(label)
-        for x in ref.label_positions:
-            ax.axvline(x, color="0.7", lw=0.6)
-        ax.set_xticks(ref.label_positions, ref.labels)
-        ax.set_xlim(ref.distances[0][0], ref.distances[-1][-1])
-        ax.set_ylabel("Frequency (THz)")
-        ax.set_title(f"{crystal}, 128-atom supercell")
-        ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
+    for ax, (crystal, atoms) in zip(fig.subplots(1, len(CRYSTALS)), CRYSTALS.items()):
+        bands = {"Tersoff (exact)": band_structure(phonopy_from_atoms(
+            atoms, reference_calculator("tersoff-sic"), supercell_matrix=[4, 4, 4]))}
+        for name, model in models.items():
+            bands[name] = band_structure(phonopy_from_atoms(atoms, FCNetCalculator(model=model),
+                                                            supercell_matrix=[4, 4, 4]))
+        for name, value in draw_band_comparison(ax, bands, f"{crystal}, 128-atom supercell").items():
+            mae[name][crystal] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return mae

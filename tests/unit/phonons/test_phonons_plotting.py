@@ -1,14 +1,26 @@
 """Figures are written, keep imaginary frequencies visible and leave matplotlib's global state alone."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from ase.build import bulk
 from ase.calculators.lj import LennardJones
+from matplotlib.figure import Figure
 
-from ase_fcnet.phonons import band_structure, dos, phonopy_from_atoms, plot_band_dos, plot_thermal, thermal_properties
+from ase_fcnet.phonons import (
+    band_structure,
+    dos,
+    draw_band_comparison,
+    phonopy_from_atoms,
+    plot_band_comparison,
+    plot_band_dos,
+    plot_thermal,
+    thermal_properties,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -23,6 +35,23 @@ def test_band_dos_figure(sic_phonon, tmp_path):
     assert [t.get_text() for t in ax_band.get_xticklabels()] == band.labels
     assert ax_band.get_ylim()[1] >= band.all_frequencies.max()
     assert {line.get_label() for line in ax_dos.get_lines()} >= {"total", "Si", "C"}
+
+
+def test_band_comparison_reports_the_mean_difference_from_the_reference(sic_phonon, tmp_path):
+    band = band_structure(sic_phonon, npoints=11)
+    shifted = dataclasses.replace(band, frequencies=[f + 0.25 for f in band.frequencies])
+    scaled = dataclasses.replace(band, frequencies=[1.1 * f for f in band.frequencies])
+    bands = {"reference": band, "shifted": shifted, "scaled": scaled}
+    mae = plot_band_comparison(bands, tmp_path / "cmp.png", "SiC")
+    assert (tmp_path / "cmp.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert mae["shifted"] == pytest.approx(0.25)
+    assert mae["scaled"] == pytest.approx(0.1 * np.abs(band.all_frequencies).mean())
+    fig = Figure()
+    axes = fig.subplots(1, 2)
+    assert draw_band_comparison(axes[1], bands, "right") == mae
+    assert axes[1].get_title() == "right" and not axes[0].get_lines()
+    labels = [text.get_text() for text in axes[1].get_legend().get_texts()]
+    assert labels == ["reference", "shifted (MAE 0.25 THz)", f"scaled (MAE {mae['scaled']:.2f} THz)"]
 
 
 def test_imaginary_frequencies_are_not_clipped(tmp_path):
