@@ -14,8 +14,9 @@ Variants of a prototype ``P`` (labels ``P-<variant>``): ``ideal``; isotropic
 strain ``iso-m3`` / ``iso-p3`` (lattice scaled by 0.97 / 1.03); ``aniso-k``:
 a random symmetric strain tensor, components uniform in [-0.03, 0.03];
 ``rattle-k``: Gaussian displacements with σ spread evenly over
-[0.02, 0.05] Å (a set may use smaller amplitudes, see :func:`structure_set`); ``strain-rattle-k``: both; ``vac-k``: the cell repeated to at
-least 16 atoms with one random atom removed. Every random choice is drawn from
+[0.02, 0.05] Å; ``strain-rattle-k``: both; ``vac-k``: the cell repeated to at
+least 16 atoms with one random atom removed. A set may use smaller strain and
+σ (``sic-tetrahedral``, see :func:`structure_set`). Every random choice is drawn from
 ``numpy.random.default_rng([seed, crc32(label)])``, so a structure depends only
 on ``(seed, label)``, not on the order or the other members of a set, except
 that the σ of ``rattle-k`` and ``strain-rattle-k`` depends on k and on how many

@@ -244,6 +244,20 @@ def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str,
     return out
 
 
+def frequency_errors_per_structure(model: FCNet | str | os.PathLike, folder: str | os.PathLike,
+                                   mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, dict[str, Any]]:
+    """:func:`frequency_errors` for every ``folder/*/phonopy_params.yaml``.
+
+    Returns
+    -------
+    dict
+        Structure (sub-folder name, sorted) -> :func:`frequency_errors`.
+    """
+    model = _as_model(model)
+    return {yaml.parent.name: frequency_errors(model, yaml, mesh)
+            for yaml in sorted(Path(folder).glob("*/phonopy_params.yaml"))}
+
+
 def evaluate_folder(model: FCNet | str | os.PathLike, folder: str | os.PathLike,
                     mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, Any]:
     """Label errors and phonon-frequency errors on every dataset in a folder.
@@ -263,11 +277,10 @@ def evaluate_folder(model: FCNet | str | os.PathLike, folder: str | os.PathLike,
         ``n_structures``, and ``per_structure``: structure (sub-folder name) →
         :func:`frequency_errors`.
     """
-    model, folder = _as_model(model), Path(folder)
-    out = {k: v for k, v in evaluate(model, load_dataset([folder])).items()
+    model = _as_model(model)
+    out = {k: v for k, v in evaluate(model, load_dataset([Path(folder)])).items()
            if not isinstance(v, dict)}
-    per = {yaml.parent.name: frequency_errors(model, yaml, mesh)
-           for yaml in sorted(folder.glob("*/phonopy_params.yaml"))}
+    per = frequency_errors_per_structure(model, folder, mesh)
     out.update(summarize_frequency_errors(per))
     out["n_structures"] = len(per)
     out["per_structure"] = per

@@ -25,20 +25,14 @@ from ase_fcnet import FCNetCalculator
 from ase_fcnet.data.references import reference_calculator
 from ase_fcnet.phonons import band_structure, phonopy_from_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate_folder
-from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
+from ase_fcnet.training.evaluate import frequency_errors_per_structure, summarize_frequency_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def per_structure_frequency_errors(model_path: Path, folder: Path) -> dict:
-    """:func:`frequency_errors` for every ``folder/*/phonopy_params.yaml``, keyed by structure."""
-    return {yaml.parent.name: frequency_errors(model_path, yaml)
-            for yaml in sorted(folder.glob("*/phonopy_params.yaml"))}
-
-
 def earlier_held_out(model_path: Path, folder: Path) -> dict:
     """Frequency errors on the ``--set si`` held-out cells: tetrahedral ones and β-tin apart."""
-    per = per_structure_frequency_errors(model_path, folder)
+    per = frequency_errors_per_structure(model_path, folder)
     groups = {"tetrahedral": {k: v for k, v in per.items() if not k.startswith("si-betatin-")},
               "betatin": {k: v for k, v in per.items() if k.startswith("si-betatin-")}}
     out = {name: summarize_frequency_errors(group) for name, group in groups.items()}

@@ -31,8 +31,8 @@ from ase_fcnet import FCNetCalculator
 from ase_fcnet.data import load_dataset
 from ase_fcnet.data.references import reference_calculator
 from ase_fcnet.phonons import band_structure, draw_band_comparison, phonopy_from_atoms
-from ase_fcnet.training import evaluate_folder, frequency_errors
-from ase_fcnet.training.evaluate import summarize_frequency_errors
+from ase_fcnet.training import evaluate_folder
+from ase_fcnet.training.evaluate import frequency_errors_per_structure, summarize_frequency_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOTYPES = ("si-diamond", "c-diamond", "sic-3c", "sic-2h", "sic-4h", "sic-6h")
@@ -55,8 +55,7 @@ def earlier_held_out(model_path: Path, folder: Path) -> dict:
     zones = switching_zones()
     in_zone = {Path(s.source.split("#")[0]).parent.name: sum(pairs_in_zone(s.atoms, zones).values()) > 0
                for s in load_dataset([folder]) if s.force_constants is not None}
-    per = {name: frequency_errors(model_path, folder / name / "phonopy_params.yaml")
-           for name in sorted(in_zone)}
+    per = frequency_errors_per_structure(model_path, folder)
     out = {"without_zone_pairs": summarize_frequency_errors({k: v for k, v in per.items() if not in_zone[k]}),
            "with_zone_pairs": summarize_frequency_errors({k: v for k, v in per.items() if in_zone[k]})}
     out["per_structure"] = {k: dict(v, zone_pairs=in_zone[k]) for k, v in per.items()}
