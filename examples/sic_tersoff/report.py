@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 from ase.build import bulk
 from matplotlib.figure import Figure
-from switching_zone import pairs_in_zone, switching_zones
+from switching_zone import force_constant_samples, pairs_in_zone, switching_zones
 
 from ase_fcnet import FCNetCalculator
-from ase_fcnet.data import load_dataset
 from ase_fcnet.data.references import reference_calculator
 from ase_fcnet.phonons import band_structure, draw_band_comparison, phonopy_from_atoms
 from ase_fcnet.training import evaluate_folder
@@ -53,8 +52,8 @@ def by_prototype(per_structure: dict) -> dict:
 def earlier_held_out(model_path: Path, folder: Path) -> dict:
     """Frequency errors on the ``--set sic`` held-out structures, split by switching-zone pairs."""
     zones = switching_zones()
-    in_zone = {Path(s.source.split("#")[0]).parent.name: sum(pairs_in_zone(s.atoms, zones).values()) > 0
-               for s in load_dataset([folder]) if s.force_constants is not None}
+    in_zone = {name: sum(pairs_in_zone(s.atoms, zones).values()) > 0
+               for name, s in force_constant_samples(folder).items()}
     per = frequency_errors_per_structure(model_path, folder)
     out = {"without_zone_pairs": summarize_frequency_errors({k: v for k, v in per.items() if not in_zone[k]}),
            "with_zone_pairs": summarize_frequency_errors({k: v for k, v in per.items() if in_zone[k]})}

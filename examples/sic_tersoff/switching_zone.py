@@ -48,6 +48,12 @@ def pairs_in_zone(atoms, zones) -> dict[str, int]:
     return counts
 
 
+def force_constant_samples(folder: Path) -> dict:
+    """Structure (sub-folder name) -> its sample with force constants, for every one in ``folder``."""
+    return {Path(s.source.split("#")[0]).parent.name: s
+            for s in load_dataset([folder]) if s.force_constants is not None}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT / "data" / "tersoff_sic")
@@ -59,11 +65,9 @@ def main() -> None:
     print("switching zones (Å):", {"-".join(k): v for k, v in zones.items()})
     rows = []
     for split in ("train", "held-out"):
-        for sample in load_dataset([args.data / split]):
-            if sample.force_constants is None:
-                continue
+        for name, sample in force_constant_samples(args.data / split).items():
             by_kind = pairs_in_zone(sample.atoms, zones)
-            rows.append({"split": split, "structure": Path(sample.source.split("#")[0]).parent.name,
+            rows.append({"split": split, "structure": name,
                          "pairs_in_zone": sum(by_kind.values()), "pairs_by_kind": by_kind,
                          "max_abs_fc": float(np.abs(sample.force_constants).max()),
                          "mean_abs_fc": float(np.abs(sample.force_constants).mean()),
