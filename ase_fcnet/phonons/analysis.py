@@ -133,7 +133,8 @@ class DOS:
     total_dos : ndarray, shape (n_f,), states/THz
         Integrates to 3 * n_prim.
     projected_dos : ndarray or None, shape (n_prim, n_f), states/THz
-        Per primitive atom (sums to ``total_dos``).
+        Per primitive atom (sums to ``total_dos``); symmetry-equivalent atoms
+        share their orbit's DOS equally.
     symbols : list of str
         Chemical symbols of the primitive atoms.
     pdos_by_element : dict of str -> ndarray, shape (n_f,), states/THz
@@ -146,8 +147,35 @@ class DOS:
     pdos_by_element: dict = field(default_factory=dict)
 
 
+def _orbit_projections(mesh, atom_orbit: np.ndarray) -> np.ndarray:
+    """Squared eigenvector amplitudes summed over each orbit of equivalent atoms.
+
+    Returns
+    -------
+    ndarray, shape (n_q, n_band, n_orbits)
+    """
+    eigenvectors = mesh.eigenvectors                              # (n_q, 3 n_prim, n_band)
+    n_q, n_comp, n_band = eigenvectors.shape
+    per_atom = (np.abs(eigenvectors.reshape(n_q, n_comp // 3, 3, n_band)) ** 2).sum(axis=2)
+    n_orbits = atom_orbit.max() + 1
+    out = np.zeros((n_q, n_orbits, n_band))
+    np.add.at(out, (slice(None), atom_orbit), per_atom)
+    return out.transpose(0, 2, 1)
+
+
 def dos(phonon: Phonopy, mesh=DEFAULT_MESH, projected: bool = True, freq_pitch: float = 0.05) -> DOS:
-    """Total (and projected) phonon DOS with the tetrahedron method.
+    """Total (and projected) phonon DOS with the tetrahedron method, on the irreducible q-points.
+
+    Phonopy's own projected DOS needs every q-point of the mesh, because a
+    projection on one atom is not carried over a star of q-points. A sum
+    over a whole orbit of symmetry-equivalent atoms is, so the projections
+    are summed per orbit on the irreducible q-points and shared equally by
+    the orbit's atoms. With the tetrahedra symmetrised over the star,
+    the total DOS and every orbit's (hence every element's) DOS equal
+    phonopy's full-mesh tetrahedron results to round-off, at a fraction of
+    the cost. Per atom, equivalent atoms get identical PDOS, where phonopy's
+    full-mesh PDOS splits them slightly (its tetrahedra have one fixed
+    orientation).
 
     Parameters
     ----------
@@ -156,10 +184,8 @@ def dos(phonon: Phonopy, mesh=DEFAULT_MESH, projected: bool = True, freq_pitch: 
     mesh : 3 ints or float
         Sampling mesh, or a length (Å) from which phonopy derives one.
     projected : bool
-        Also compute the DOS projected on primitive atoms (runs the mesh
-        without symmetry reduction and with eigenvectors; the total DOS is
-        then the sum of the projections, equal to phonopy's total DOS on the
-        same mesh to round-off).
+        Also compute the DOS projected on primitive atoms (the mesh then
+        keeps eigenvectors; the total DOS is the sum of the projections).
     freq_pitch : float, THz
         Spacing of the frequency points.  Phonopy's own default (200 points
         over the whole range) is too coarse for the DOS to integrate to
@@ -169,24 +195,39 @@ def dos(phonon: Phonopy, mesh=DEFAULT_MESH, projected: bool = True, freq_pitch: 
     -------
     DOS
     """
+    from phonopy.phonon.dos import TotalDos
+    from phonopy.phonon.spectrum import TetrahedronDOSAccumulator
+
     _require_force_constants(phonon)
     if not freq_pitch > 0:
         raise ValueError(f"freq_pitch must be positive (THz), got {freq_pitch!r}")
-    phonon.run_mesh(mesh, is_mesh_symmetry=not projected, with_eigenvectors=projected, is_gamma_center=True)
+    phonon.run_mesh(mesh, with_eigenvectors=projected, is_gamma_center=True)
+    q_mesh = phonon.mesh
+    area = TotalDos(q_mesh, use_tetrahedron_method=True)     # phonopy's choice of frequency points
+    area.set_draw_area(freq_pitch=freq_pitch)
+    frequency_points = np.array(area.frequency_points)
     symbols = list(phonon.primitive.symbols)
+    if projected:
+        _, atom_orbit = np.unique(phonon.primitive_symmetry.get_map_atoms(), return_inverse=True)
+        projections = _orbit_projections(q_mesh, atom_orbit)[None]
+    else:
+        projections = None
+    density = TetrahedronDOSAccumulator(
+        q_mesh.frequencies, q_mesh.bz_grid, mode_property=projections,
+        ir_grid_points=q_mesh.ir_grid_points, ir_grid_weights=q_mesh.weights,
+        ir_grid_map=q_mesh.grid_mapping_table, sampling_points=frequency_points,
+        symmetrize_tetrahedra=True,
+    ).result.density[0]                                              # (n_f, n_orbits or 1)
     pdos, by_element = None, {}
     if projected:
-        # the atom projections sum to the total DOS, so phonopy's total-DOS pass is not repeated
-        proj = phonon.run_projected_dos(freq_pitch=freq_pitch)
-        frequency_points = np.array(proj.frequency_points)
-        pdos = np.array(proj.projected_dos)
-        total_dos = pdos.sum(axis=0)
+        orbit_size = np.bincount(atom_orbit)
+        pdos = density.T[atom_orbit] / orbit_size[atom_orbit, None]
+        total_dos = density.sum(axis=1)
         for element in dict.fromkeys(symbols):
             mask = np.array([s == element for s in symbols])
             by_element[element] = pdos[mask].sum(axis=0)
     else:
-        total = phonon.run_total_dos(freq_pitch=freq_pitch)
-        frequency_points, total_dos = np.array(total.frequency_points), np.array(total.dos)
+        total_dos = density[:, 0]
     return DOS(
         frequency_points=frequency_points,
         total_dos=total_dos,

@@ -73,9 +73,11 @@ def test_dos_integrates_to_three_n_and_pdos_sums(sic_phonon):
     n_prim = len(sic_phonon.primitive)
     assert np.trapezoid(result.total_dos, result.frequency_points) == pytest.approx(3 * n_prim, rel=0.01)
     assert result.projected_dos.shape == (n_prim, len(result.frequency_points))
-    phonopy_total = sic_phonon.run_total_dos(freq_pitch=0.05)
-    np.testing.assert_allclose(phonopy_total.frequency_points, result.frequency_points, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(result.total_dos, phonopy_total.dos, rtol=0, atol=1e-8 * result.total_dos.max())
+    points, total, by_element, _ = _phonopy_full_mesh_pdos(sic_phonon, (10, 10, 10))
+    np.testing.assert_allclose(points, result.frequency_points, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.total_dos, total, rtol=0, atol=1e-8 * total.max())
+    for element, pdos in by_element.items():
+        np.testing.assert_allclose(result.pdos_by_element[element], pdos, rtol=0, atol=1e-8 * total.max())
     assert set(result.pdos_by_element) == {"Si", "C"}
     for element, pdos in result.pdos_by_element.items():
         assert np.trapezoid(pdos, result.frequency_points) == pytest.approx(3.0, rel=0.01), element
@@ -85,6 +87,44 @@ def test_dos_integrates_to_three_n_and_pdos_sums(sic_phonon):
     }
     # the light C atoms carry the optical modes, the heavy Si atoms the acoustic ones
     assert mean["C"] > 1.5 * mean["Si"]
+
+
+def _phonopy_full_mesh_pdos(phonon, mesh):
+    """Phonopy's own route: every q-point of the mesh, per-atom tetrahedron PDOS.
+
+    Returns frequency points (THz), total DOS, DOS by element and per atom (states/THz).
+    """
+    phonon.run_mesh(mesh, is_mesh_symmetry=False, with_eigenvectors=True, is_gamma_center=True)
+    proj = phonon.run_projected_dos(freq_pitch=0.05)
+    per_atom = np.array(proj.projected_dos)
+    symbols = np.array(phonon.primitive.symbols)
+    by_element = {el: per_atom[symbols == el].sum(axis=0) for el in set(symbols)}
+    return np.array(proj.frequency_points), per_atom.sum(axis=0), by_element, per_atom
+
+
+def test_dos_on_irreducible_points_equals_phonopys_full_mesh_for_a_hexagonal_crystal(tersoff_calc):
+    """Wurtzite SiC: symmetrised tetrahedra on the irreducible q-points give phonopy's full-mesh
+    total and element DOS; equivalent atoms get one PDOS. Phonopy's own irreducible-mesh
+    total DOS (fixed tetrahedron orientation) differs here, so the check has teeth."""
+    atoms = bulk("SiC", "wurtzite", a=3.08, c=5.04)
+    phonon = phonopy_from_atoms(atoms, tersoff_calc, supercell_matrix=[3, 3, 2])
+    mesh = (8, 8, 6)
+    result = dos(phonon, mesh=mesh)
+    points, total, by_element, per_atom = _phonopy_full_mesh_pdos(phonon, mesh)
+    scale = total.max()
+    np.testing.assert_allclose(result.frequency_points, points, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.total_dos, total, rtol=0, atol=1e-8 * scale)
+    for element in ("Si", "C"):
+        np.testing.assert_allclose(result.pdos_by_element[element], by_element[element], rtol=0, atol=1e-8 * scale)
+    orbit = np.array(phonon.primitive_symmetry.get_map_atoms())
+    for rep in np.unique(orbit):
+        members = np.flatnonzero(orbit == rep)
+        assert len(members) == 2
+        np.testing.assert_allclose(result.projected_dos[members], per_atom[members].mean(axis=0)[None].repeat(2, 0),
+                                   rtol=0, atol=1e-8 * scale)
+    phonon.run_mesh(mesh, is_gamma_center=True)
+    fixed_orientation = np.array(phonon.run_total_dos(freq_pitch=0.05).dos)
+    assert np.abs(fixed_orientation - total).max() > 1e-3 * scale
 
 
 def test_dos_without_projection(si_phonon):
