@@ -13,6 +13,8 @@ import numpy as np
 from ase.cell import Cell
 from ase.dft.kpoints import parse_path_string
 from phonopy import Phonopy
+from phonopy.phonon.dos import TotalDos
+from phonopy.phonon.spectrum import TetrahedronDOSAccumulator
 
 DEFAULT_MESH = (20, 20, 20)
 
@@ -195,9 +197,6 @@ def dos(phonon: Phonopy, mesh=DEFAULT_MESH, projected: bool = True, freq_pitch: 
     -------
     DOS
     """
-    from phonopy.phonon.dos import TotalDos
-    from phonopy.phonon.spectrum import TetrahedronDOSAccumulator
-
     _require_force_constants(phonon)
     if not freq_pitch > 0:
         raise ValueError(f"freq_pitch must be positive (THz), got {freq_pitch!r}")

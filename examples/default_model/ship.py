@@ -91,11 +91,11 @@ def group_of(label: str) -> str:
     return "drawn compounds (prototype, random pair)"
 
 
-def by_group(per: dict) -> dict:
-    """Mean and median frequency MAE (THz) over the held-out bases of each group."""
+def by_group(per: dict, key=group_of) -> dict:
+    """Mean and median frequency MAE (THz) over the held-out bases of each group (``key(label)``)."""
     groups: dict[str, list[dict]] = {}
     for label, errors in per.items():
-        groups.setdefault(group_of(label), []).append(errors)
+        groups.setdefault(key(label), []).append(errors)
     out = {}
     for name, rows in sorted(groups.items()):
         mesh = [r["mesh_mae_THz"] for r in rows]
@@ -118,15 +118,6 @@ def lightest_group(label: str) -> str:
 
     z = min(atomic_numbers[symbol] for symbol in Formula(label.rsplit("-", 1)[-1]).count())
     return next(name for name, z_max in LIGHTEST if z <= z_max)
-
-
-def by_lightest_element(per: dict) -> dict:
-    """Mean and median mesh frequency MAE (THz) of the held-out bases by their lightest element."""
-    groups: dict[str, list[float]] = {name: [] for name, _ in LIGHTEST}
-    for label, errors in per.items():
-        groups[lightest_group(label)].append(errors["mesh_mae_THz"])
-    return {name: {"n": len(v), "mean_mesh_mae_THz": float(np.mean(v)),
-                   "median_mesh_mae_THz": float(np.median(v))} for name, v in groups.items() if v}
 
 
 def _mesh_maes(held: dict) -> np.ndarray:
@@ -162,7 +153,9 @@ def markdown(metrics: dict) -> str:
               "force-constant error costs them more THz):", "",
               "| lightest element | bases | mesh MAE mean (THz) | mesh MAE median (THz) |",
               "|---|---|---|---|"]
-    for name, g in by_lightest_element(held["per_structure"]).items():
+    lightest = by_group(held["per_structure"], key=lightest_group)
+    for name in (name for name, _ in LIGHTEST if name in lightest):
+        g = lightest[name]
         lines.append(f"| {name} | {g['n']} | {g['mean_mesh_mae_THz']:.2f} | {g['median_mesh_mae_THz']:.2f} |")
     common = [(label, e) for label, e in held["per_structure"].items()
               if group_of(label).startswith("common")]
