@@ -75,3 +75,27 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint format {data['format_version']} is newer "
                               f"than this ase_fcnet reads ({FORMAT_VERSION})")
     return data
+
+
+def best_model_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """The model file dict of a run as it stands at a checkpoint.
+
+    Its weights are the checkpoint's ``best_state`` (the averaged weights of
+    the best validation epoch so far), which is what ``model.pt`` would hold
+    if the run ended there; use it to evaluate a run that is still going.
+
+    Parameters
+    ----------
+    data : dict
+        As returned by :func:`read_checkpoint`.
+
+    Raises
+    ------
+    CheckpointError
+        No validation epoch has finished yet.
+    """
+    if data.get("best_state") is None:
+        raise CheckpointError("the checkpoint has no validated weights yet (no validation epoch finished)")
+    progress = data["progress"]
+    return {**data["model"], "state_dict": data["best_state"],
+            "metadata": {"from_checkpoint": {"step": progress["step"], "best_epoch": progress["best_epoch"]}}}

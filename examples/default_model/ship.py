@@ -1,6 +1,8 @@
 """Measure the trained default model and bundle it into the package.
 
     python examples/default_model/ship.py [--model examples/default_model/run-stage3/model.pt]
+    python examples/default_model/ship.py --model examples/default_model/run-stage4/last.pt \
+        --no-install --out runs/stage4_interim   # a run still going: its best weights so far
 
 1. Against the teacher (SevenNet-0) on the held-out bases of
    datasets/teacher-7net0/held-out: energy (meV/atom), force (eV/Å) and
@@ -32,9 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from ase_fcnet.data import load_dataset
-from ase_fcnet.model import load_model, read_model_file, save_model
+from ase_fcnet.model import load_model, model_from_dict, read_model_file, save_model
 from ase_fcnet.phonons import band_structure, phonopy_to_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate
+from ase_fcnet.training.checkpointing import CheckpointError, best_model_dict, read_checkpoint
 from ase_fcnet.training.evaluate import (
     frequency_errors,
     model_phonopy,
@@ -181,12 +184,12 @@ def _plain_yaml(name: str, folder: Path) -> Path:
     return dst
 
 
-def versus_dft(model, label: str) -> dict:
-    """Model (and teacher) phonons vs the shared DFT data, with band figures."""
+def versus_dft(model, label: str, folder: Path = DOCS) -> dict:
+    """Model (and teacher) phonons vs the shared DFT data, with band figures in ``folder``."""
     from ase_fcnet.data.teacher import sevennet_calculator
 
     out = {}
-    DOCS.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     key = f"ase_fcnet {label}"
     for system, filename in DFT_FILES.items():
         with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +200,7 @@ def versus_dft(model, label: str) -> dict:
                      key: band_structure(model_phonopy(model, ref, calc, yaml))}
             teacher = _teacher_phonopy(ref, sevennet_calculator())
             bands["SevenNet-0 teacher (finite displacements)"] = band_structure(teacher)
-        mae = plot_band_comparison(bands, DOCS / f"{system}_bands.png",
+        mae = plot_band_comparison(bands, folder / f"{system}_bands.png",
                                    title=f"{system}: {key} model vs DFT "
                                          f"({len(ref.supercell)}-atom supercell)")
         errors["band_path_mae_THz"] = mae[key]
@@ -255,20 +258,29 @@ def main() -> None:
     parser.add_argument("--name", default="default",
                         help="bundle as ase_fcnet/models/NAME.pt ('default': used when no model "
                              "is given)")
+    parser.add_argument("--out", type=Path, default=DOCS,
+                        help="folder for metrics.json, metrics.md and the DFT band figures "
+                             "(default: the model card's, docs/default_model)")
     parser.add_argument("--tables-only", action="store_true",
                         help="only rewrite metrics.md from the stored metrics.json (no measuring)")
     args = parser.parse_args()
     if args.tables_only:
-        (DOCS / "metrics.md").write_text(markdown(json.loads((DOCS / "metrics.json").read_text())))
+        (args.out / "metrics.md").write_text(markdown(json.loads((args.out / "metrics.json").read_text())))
         return
-    model = load_model(args.model)
+    try:                                   # a run still going: its best weights so far (--no-install only)
+        model = model_from_dict(best_model_dict(read_checkpoint(args.model)), source=str(args.model))
+        if not args.no_install:
+            parser.error(f"{args.model} is a training checkpoint: measure it with --no-install, "
+                         "bundle only a finished model.pt")
+    except CheckpointError:
+        model = load_model(args.model)
     metrics = {"model": str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT)
                else str(args.model),
-               "held_out_vs_teacher": held_out(model), "vs_dft": versus_dft(model, args.name)}
+               "held_out_vs_teacher": held_out(model), "vs_dft": versus_dft(model, args.name, args.out)}
     metrics["headline"] = _headline(metrics)
-    DOCS.mkdir(parents=True, exist_ok=True)
-    (DOCS / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    (DOCS / "metrics.md").write_text(markdown(metrics))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (args.out / "metrics.md").write_text(markdown(metrics))
     print(json.dumps(metrics["headline"], indent=1))
     if args.no_install:
         return

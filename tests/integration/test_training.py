@@ -18,7 +18,7 @@ from ase.calculators.emt import EMT
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.model import load_model, read_model_file
 from ase_fcnet.training import TrainConfig, Trainer, evaluate, train
-from ase_fcnet.training.checkpointing import read_checkpoint
+from ase_fcnet.training.checkpointing import CheckpointError, best_model_dict, read_checkpoint
 from ase_fcnet.training.dataset import epoch_batches
 
 TINY = dict(species=["Cu"], cutoff=4.0, num_layers=1, l_max=1, scalar_channels=8,
@@ -97,6 +97,15 @@ def test_training_lowers_force_constant_error_on_held_out_data(samples, tmp_path
     assert len((out / "metrics.csv").read_text().splitlines()) == 1 + len(result.history)
     reloaded = evaluate(load_model(out / "model.pt"), held_out)
     assert reloaded["fc_mae_eV_per_A2"] == pytest.approx(after["fc_mae_eV_per_A2"], rel=1e-12)
+    # the finished run's checkpoint yields the weights model.pt holds
+    exported = best_model_dict(read_checkpoint(out / "last.pt"))
+    saved = read_model_file(out / "model.pt")
+    assert exported["model_config"] == saved["model_config"]
+    assert exported["state_dict"].keys() == saved["state_dict"].keys()
+    for key, value in saved["state_dict"].items():
+        assert torch.equal(value, exported["state_dict"][key]), key
+    with pytest.raises(CheckpointError, match="no validated weights"):
+        best_model_dict({**read_checkpoint(out / "last.pt"), "best_state": None})
 
 
 class Interrupt(RuntimeError):
