@@ -268,12 +268,14 @@ def main() -> None:
         (args.out / "metrics.md").write_text(markdown(json.loads((args.out / "metrics.json").read_text())))
         return
     try:                                   # a run still going: its best weights so far (--no-install only)
-        model = model_from_dict(best_model_dict(read_checkpoint(args.model)), source=str(args.model))
+        checkpoint = read_checkpoint(args.model)
+    except CheckpointError:
+        model = load_model(args.model)
+    else:
         if not args.no_install:
             parser.error(f"{args.model} is a training checkpoint: measure it with --no-install, "
                          "bundle only a finished model.pt")
-    except CheckpointError:
-        model = load_model(args.model)
+        model = model_from_dict(best_model_dict(checkpoint), source=str(args.model))
     metrics = {"model": str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT)
                else str(args.model),
                "held_out_vs_teacher": held_out(model), "vs_dft": versus_dft(model, args.name, args.out)}
