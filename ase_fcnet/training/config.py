@@ -80,6 +80,16 @@ class LossConfig:
                               "all 3 directions: whole 3x3 blocks), row (random atom and "
                               "direction), random (random unit vector over all labelled rows).",
                               "choice", choices=("block", "row", "random"))
+    fc_mass_power: float = _key(0.0, "Mass weighting of the force-constant losses: the error of "
+                                "entry Φ_ij·v is multiplied by (M^2 / (m_i m_j))^(p/2), m_i the "
+                                "mass of the probed atom and m_j of the receiving one (amu), M = "
+                                "fc_mass_reference. 0: none; 1: errors of the mass-scaled dynamical "
+                                "matrix; 0.5: roughly the frequency error of a bond of fixed "
+                                "stiffness. The fc_mae metric stays unweighted.", "float", low=0.0)
+    fc_mass_reference: float = _key(50.0, "Reference mass M of fc_mass_power, amu: pairs of this "
+                                    "mass keep weight 1 (50: about the geometric mean atomic mass "
+                                    "of the default model's training crystals).", "float", low=0.0,
+                                    low_open=True)
 
 
 @dataclass

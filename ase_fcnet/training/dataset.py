@@ -103,6 +103,7 @@ class Batch:
     vectors, fc_targets : Tensor (K, N, 3) or None — probes and reference Φ·v, eV/Å²
     fc_counts : Tensor (B,) — probes per structure (block mode: atoms)
     fc_rows : Tensor (B,) — probe vectors per structure (block mode: 3 per atom)
+    masses : Tensor (N,) — atomic masses, amu
     """
 
     graph: AtomicGraph
@@ -115,6 +116,7 @@ class Batch:
     fc_targets: torch.Tensor | None
     fc_counts: torch.Tensor
     fc_rows: torch.Tensor
+    masses: torch.Tensor
 
 
 class StructureSet:
@@ -216,4 +218,5 @@ class StructureSet:
             fc_targets=targets,
             fc_counts=torch.tensor(counts, device=self.device),
             fc_rows=torch.tensor(rows, device=self.device),
+            masses=torch.tensor(np.concatenate([s.atoms.get_masses() for s in samples]), **t),
         )

@@ -20,7 +20,7 @@ import torch
 
 __all__ = [
     "energy_loss", "forces_loss", "stress_loss", "fc_rows_loss", "fc_frobenius_loss",
-    "fc_spectral_loss", "weighted_sum", "per_structure_sum",
+    "fc_spectral_loss", "weighted_sum", "per_structure_sum", "mass_scale",
 ]
 
 
@@ -117,6 +117,39 @@ def stress_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
     Tensor, shape (), (eV/Å³)²
     """
     return weighted_sum(((pred - target) ** 2).mean(dim=1), weights, normalizer)
+
+
+def mass_scale(vectors: torch.Tensor, masses: torch.Tensor, batch: torch.Tensor,
+               n_structures: int, power: float, reference: float) -> torch.Tensor:
+    """Mass weights ``(M² / (m_i m_j))^(p/2)`` of the entries of the probed rows.
+
+    Entry j of product k (``(H·v_k)_j``) gets the weight of the pair (probed
+    atom i, atom j). The probed atom's mass is ``Σ_i |v_k,i|² m_i`` over the
+    atoms of j's structure: exactly m_i for ``block`` and ``row`` probes (one
+    atom each), the |v|²-weighted mean mass of a ``random`` probe. Entries of
+    a structure that product k does not probe (zero vector) get weight 1;
+    their errors are zero anyway.
+
+    Parameters
+    ----------
+    vectors : Tensor, shape (K, N, 3) — unit probe vectors (zero outside their structure)
+    masses : Tensor, shape (N,), amu
+    batch : Tensor, shape (N,), long
+    n_structures : int — B
+    power : float — p
+    reference : float — M, amu
+
+    Returns
+    -------
+    Tensor, shape (K, N, 1), dimensionless
+    """
+    weight = (vectors ** 2).sum(dim=-1)
+    probe_mass = torch.zeros(vectors.shape[0], n_structures, dtype=vectors.dtype,
+                             device=vectors.device).index_add(1, batch, weight * masses)
+    m_i = probe_mass[:, batch]
+    probed = m_i > 0
+    ratio = reference ** 2 / (torch.where(probed, m_i, torch.ones_like(m_i)) * masses)
+    return torch.where(probed, ratio ** (0.5 * power), torch.ones_like(m_i)).unsqueeze(-1)
 
 
 def _per_probe_entry(values: torch.Tensor, batch: torch.Tensor, counts: torch.Tensor,

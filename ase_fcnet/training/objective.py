@@ -68,17 +68,22 @@ def batch_loss(model: torch.nn.Module, batch: Batch, cfg: LossConfig,
         terms["stress"] = (losses.stress_loss(out["stress"], batch.stress, w["stress"],
                                               normalizers["stress"]) if stress_on else zero)
     hvp = out.get("hvp")
+    fc_pred, fc_ref = hvp, batch.fc_targets
+    if hvp is not None and cfg.fc_mass_power > 0:
+        scale = losses.mass_scale(batch.vectors, batch.masses, g.batch, batch.n_atoms.shape[0],
+                                  cfg.fc_mass_power, cfg.fc_mass_reference)
+        fc_pred, fc_ref = hvp * scale, fc_ref * scale
     for term in ("force_constants", "fc_frobenius", "fc_spectral"):
         if term not in terms_on:
             continue
         if hvp is None:
             terms[term] = zero
         elif term == "force_constants":
-            terms[term] = losses.fc_rows_loss(hvp, batch.fc_targets, g.batch, batch.fc_rows,
+            terms[term] = losses.fc_rows_loss(fc_pred, fc_ref, g.batch, batch.fc_rows,
                                               w[term], cfg.fc_metric, normalizers[term])
         else:
             fn = losses.fc_frobenius_loss if term == "fc_frobenius" else losses.fc_spectral_loss
-            terms[term] = fn(as_blocks(hvp), as_blocks(batch.fc_targets), g.batch,
+            terms[term] = fn(as_blocks(fc_pred), as_blocks(fc_ref), g.batch,
                              batch.fc_counts, w[term], normalizers[term])
     total = sum((getattr(cfg, t) * terms[t] for t in terms), zero)
     return total, terms, _errors(out, batch, hvp)

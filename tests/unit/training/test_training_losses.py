@@ -125,3 +125,25 @@ def test_no_labels_gives_zero_and_finite_gradient_in_float32():
     value = losses.energy_loss(pred, torch.zeros(2), torch.ones(2), torch.zeros(2))
     (grad,) = torch.autograd.grad(value, pred)
     assert value.item() == 0.0 and torch.equal(grad, torch.zeros(2))
+
+
+def test_mass_scale_by_hand():
+    # structure 0: atoms 0 (m=1), 1 (m=16); structure 1: atom 2 (m=4)
+    masses, batch = t([1.0, 16.0, 4.0]), torch.tensor([0, 0, 1])
+    vectors = torch.zeros(2, 3, 3, **T)
+    vectors[0, 1, 2] = 1.0                                  # probe 0: atom 1 of structure 0
+    vectors[0, 2, 0] = 1.0                                  # ... and atom 2 of structure 1
+    vectors[1, 0, :] = t([0.6, 0.0, 0.8])                   # probe 1: atom 0; none in structure 1
+    scale = losses.mass_scale(vectors, masses, batch, 2, power=1.0, reference=8.0)
+    assert scale.shape == (2, 3, 1)
+    # (M^2 / (m_i m_j))^(1/2) = M / sqrt(m_i m_j)
+    expected = [[8 / 4, 8 / 16, 8 / 4], [8 / 1, 8 / 4, 1.0]]
+    np.testing.assert_allclose(scale[..., 0].numpy(), expected, rtol=1e-14)
+    half = losses.mass_scale(vectors, masses, batch, 2, power=0.5, reference=8.0)
+    assert half[0, 0, 0].item() == pytest.approx(2.0 ** 0.5)
+    assert half[1, 2, 0].item() == 1.0
+    # a random probe's mass is the |v|^2-weighted mean of its atoms' masses
+    mixed = torch.zeros(1, 3, 3, **T)
+    mixed[0, 0, 0], mixed[0, 1, 1] = 0.6, 0.8               # 0.36 * 1 + 0.64 * 16 = 10.6
+    value = losses.mass_scale(mixed, masses, batch, 2, power=2.0, reference=1.0)
+    assert value[0, 1, 0].item() == pytest.approx(1.0 / (10.6 * 16.0))

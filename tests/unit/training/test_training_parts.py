@@ -12,7 +12,8 @@ from ase.build import bulk
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph, batch_graphs
 from ase_fcnet.model import energy_forces_stress, hessian_vector_products
-from ase_fcnet.training.config import ScheduleConfig
+from ase_fcnet.training import losses
+from ase_fcnet.training.config import LossConfig, ScheduleConfig
 from ase_fcnet.training.dataset import (
     StructureSet,
     epoch_batches,
@@ -23,6 +24,7 @@ from ase_fcnet.training.dataset import (
 )
 from ase_fcnet.training.forward import predict
 from ase_fcnet.training.metrics_log import MetricsLog
+from ase_fcnet.training.objective import batch_loss
 from ase_fcnet.training.optim import EMA, WarmupCosine
 from ase_fcnet.training.statistics import (
     MIN_AUTO_SCALE,
@@ -169,6 +171,36 @@ def test_unlabelled_structures_carry_zero_weight(model, sic_prim):
     assert batch.fc_counts.tolist() == [0, 1] and batch.fc_rows.tolist() == [0, 3]
     assert data.normalizers([0, 1])["force_constants"] == 1.0
     assert torch.isfinite(batch.forces).all()
+
+
+def test_mass_weighted_fc_loss_weights_the_loss_but_not_the_metric(model, sic_cubic, sic_prim):
+    data = StructureSet([_sample(sic_cubic, 0), _sample(sic_prim, 1)], model.cutoff,
+                        model.species, torch.float64, torch.device("cpu"))
+    batch = data.batch([0, 1], "block", 2, lambda i: np.random.default_rng(i))
+    masses = np.concatenate([sic_cubic.get_masses(), sic_prim.get_masses()])
+    assert batch.masses.tolist() == pytest.approx(masses.tolist())
+    norms = data.normalizers([0, 1])
+    plain = LossConfig(energy=0.0, forces=0.0, fc_frobenius=1.0)
+    heavy = LossConfig(energy=0.0, forces=0.0, fc_frobenius=1.0, fc_mass_power=1.0,
+                       fc_mass_reference=20.0)
+    _, terms0, errors0 = batch_loss(model, batch, plain, norms, create_graph=False)
+    _, terms1, errors1 = batch_loss(model, batch, heavy, norms, create_graph=False)
+    torch.testing.assert_close(errors1["fc_mae"], errors0["fc_mae"])
+    # by hand: every probed atom i and atom j of one structure, (H·v - Φ·v) · 20 / sqrt(m_i m_j)
+    hvp = predict(model, batch.graph, vectors=batch.vectors, create_graph=False)["hvp"]
+    diff = (hvp - batch.fc_targets).detach().numpy()
+    probed = (batch.vectors ** 2).sum(-1).numpy()           # (K, N), 1 on the probed atom
+    m_i = np.array([[masses[(probed[k] * (batch.graph.batch.numpy() == batch.graph.batch[j].item())
+                                        ).argmax()] for j in range(len(masses))]
+                    for k in range(diff.shape[0])])
+    weighted = diff * (20.0 / np.sqrt(m_i * masses[None, :]))[..., None]
+    for name, value in (("force_constants", weighted), ("plain", diff)):
+        expected = losses.fc_rows_loss(torch.tensor(value), batch.fc_targets * 0, batch.graph.batch,
+                                       batch.fc_rows, batch.weights["force_constants"],
+                                       normalizer=norms["force_constants"])
+        got = terms1 if name == "force_constants" else terms0
+        torch.testing.assert_close(got["force_constants"], expected)
+    assert not torch.allclose(terms1["fc_frobenius"], terms0["fc_frobenius"])
 
 
 def test_metrics_log_writes_csv_json_png_without_pyplot(tmp_path):
