@@ -30,6 +30,8 @@ from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
 
+from ase_fcnet.phonons.symmetry import fast_phonopy_symmetry
+
 _METHODS = {"analytic": "analytic", "finite-displacement": "finite-displacement", "fd": "finite-displacement"}
 
 
@@ -283,7 +285,7 @@ def phonopy_from_atoms(
     report = progress if progress is not None else (lambda line: None)
 
     matrix = resolve_supercell_matrix(atoms.cell[:], supercell_matrix, min_length)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fast_phonopy_symmetry():
         warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
         phonon = Phonopy(
             atoms_to_phonopy(atoms), supercell_matrix=matrix, primitive_matrix=primitive_matrix, symprec=symprec

@@ -161,12 +161,14 @@ def model_phonopy(model: FCNet, reference, calculator: str | None, source: Path)
     from ase_fcnet.calculator import FCNetCalculator
     from ase_fcnet.data.phonopy_files import calculator_units
     from ase_fcnet.phonons.adapter import atoms_to_phonopy, phonopy_to_atoms
+    from ase_fcnet.phonons.symmetry import fast_phonopy_symmetry
 
     to_a = calculator_units(calculator, source).distance_to_A
     unit = phonopy_to_atoms(reference.unitcell)
     unit.set_cell(unit.cell[:] * to_a, scale_atoms=True)
-    phonon = Phonopy(atoms_to_phonopy(unit), supercell_matrix=reference.supercell_matrix,
-                     primitive_matrix=reference.primitive_matrix, log_level=0)
+    with fast_phonopy_symmetry():
+        phonon = Phonopy(atoms_to_phonopy(unit), supercell_matrix=reference.supercell_matrix,
+                         primitive_matrix=reference.primitive_matrix, log_level=0)
     p = next(model.parameters())
     calc = FCNetCalculator(copy.deepcopy(model), device=p.device, dtype=p.dtype)
     p2s = np.asarray(phonon.primitive.p2s_map)
