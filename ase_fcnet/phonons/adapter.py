@@ -290,28 +290,34 @@ def phonopy_from_atoms(
         phonon = Phonopy(
             atoms_to_phonopy(atoms), supercell_matrix=matrix, primitive_matrix=primitive_matrix, symprec=symprec
         )
-    n_super = len(phonon.supercell)
-    report(f"supercell matrix {matrix.tolist()}: {n_super} atoms, primitive cell {len(phonon.primitive)} atoms")
+        n_super = len(phonon.supercell)
+        report(f"supercell matrix {matrix.tolist()}: {n_super} atoms, primitive cell {len(phonon.primitive)} atoms")
+        _set_forces(phonon, calculator, method, displacement_distance, report)
+        phonon.produce_force_constants(calculate_full_force_constants=False, fc_calculator="traditional")
+    report(f"force constants: shape {phonon.force_constants.shape}")
+    return phonon
 
+
+def _set_forces(phonon: Phonopy, calculator, method: str, distance: float,
+                report: Callable[[str], None]) -> None:
+    """Generate phonopy's displacements and set their forces (exact or finite-difference)."""
+    n_super = len(phonon.supercell)
     if method == "analytic":
-        phonon.generate_displacements(distance=displacement_distance, is_plusminus=False)
+        phonon.generate_displacements(distance=distance, is_plusminus=False)
         u = displacement_vectors(phonon)
         amplitudes = np.linalg.norm(u.reshape(len(u), -1), axis=1)
         directions = u / amplitudes[:, None, None]
         report(f"analytic force constants: {len(u)} direction{'s' * (len(u) != 1)} on {n_super}-atom supercell")
         hv = hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions)
         phonon.forces = -hv * amplitudes[:, None, None]
-    else:
-        phonon.generate_displacements(distance=displacement_distance)
-        cells = phonon.supercells_with_displacements
-        report(f"finite displacements: {len(cells)} supercells of {n_super} atoms, d = {displacement_distance} Å")
-        forces = []
-        for k, cell in enumerate(cells):
-            displaced = phonopy_to_atoms(cell)
-            displaced.calc = calculator
-            forces.append(np.array(displaced.get_forces(), dtype=float))
-            report(f"finite displacements: supercell {k + 1}/{len(cells)} done")
-        phonon.forces = np.array(forces)
-    phonon.produce_force_constants(calculate_full_force_constants=False, fc_calculator="traditional")
-    report(f"force constants: shape {phonon.force_constants.shape}")
-    return phonon
+        return
+    phonon.generate_displacements(distance=distance)
+    cells = phonon.supercells_with_displacements
+    report(f"finite displacements: {len(cells)} supercells of {n_super} atoms, d = {distance} Å")
+    forces = []
+    for k, cell in enumerate(cells):
+        displaced = phonopy_to_atoms(cell)
+        displaced.calc = calculator
+        forces.append(np.array(displaced.get_forces(), dtype=float))
+        report(f"finite displacements: supercell {k + 1}/{len(cells)} done")
+    phonon.forces = np.array(forces)

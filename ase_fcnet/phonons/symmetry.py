@@ -17,8 +17,12 @@ two factors added, and each permutation is a bijection within each atomic
 type. Anything that fails the check falls back to phonopy's own function, so
 the permutations are always the ones phonopy would find.
 
-:func:`fast_phonopy_symmetry` swaps these functions into phonopy for the
-duration of a ``with`` block.
+The site symmetry of an atom (which phonopy's displacement generation and
+force-constant distribution ask for) is likewise found for all operations at
+once rather than in a Python loop, and the Cartesian form of each operation's
+rotation, which the distribution computes once per operation, is computed
+once per distinct rotation. :func:`fast_phonopy_symmetry` swaps these
+functions into phonopy for the duration of a ``with`` block.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from contextlib import contextmanager
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["atomic_permutations", "unique_rotations", "fast_phonopy_symmetry"]
+__all__ = ["atomic_permutations", "unique_rotations", "site_rotations", "fast_phonopy_symmetry"]
 
 #: Fractional resolution at which translations are grouped (dimensionless).
 _TRANSLATION_GRID = 1e6
@@ -146,6 +150,52 @@ def unique_rotations(rotations) -> np.ndarray:
     return np.ascontiguousarray(rotations[np.sort(first)])
 
 
+def site_rotations(position, lattice_rows, rotations, translations, symprec: float) -> np.ndarray:
+    """Rotations of the operations that map one site onto itself.
+
+    Parameters
+    ----------
+    position : array_like, shape (3,) — fractional
+    lattice_rows : array_like, shape (3, 3), Å — lattice vectors as rows
+    rotations : array_like, shape (n_ops, 3, 3), int
+    translations : array_like, shape (n_ops, 3) — fractional
+    symprec : float, Å
+
+    Returns
+    -------
+    ndarray, shape (n_site, 3, 3), int64 — in operation order, as
+    ``phonopy.structure.symmetry.Symmetry.get_site_symmetry``
+    """
+    position = np.asarray(position, dtype=float)
+    rotations = np.asarray(rotations, dtype=np.int64)
+    images = rotations.astype(float) @ position + np.asarray(translations, dtype=float)
+    fixed = _distance(position - images, np.asarray(lattice_rows, dtype=float).T) < symprec
+    return np.array(rotations[fixed], dtype=np.int64)
+
+
+def _memoized(transform):
+    """``transform(rot, mat)`` remembering its results for repeated array arguments.
+
+    Phonopy turns every supercell operation's rotation into Cartesian form
+    (``L R L⁻¹``) when it distributes force constants; a 216-atom rock-salt
+    supercell has 5184 operations but 48 distinct rotations. Results are
+    computed by phonopy's own function, so they are bitwise its own.
+    """
+    cache: dict = {}
+
+    def cached(rot, mat):
+        rot_a, mat_a = np.asarray(rot), np.asarray(mat)
+        key = (rot_a.dtype.str, rot_a.shape, rot_a.tobytes(), mat_a.dtype.str, mat_a.shape,
+               mat_a.tobytes())
+        if key not in cache:
+            if len(cache) > 4096:
+                cache.clear()
+            cache[key] = transform(rot, mat)
+        return cache[key].copy()
+
+    return cached
+
+
 _LOCK = threading.Lock()
 _ACTIVE = {"depth": 0, "saved": []}
 
@@ -170,15 +220,29 @@ def _patches() -> list[tuple[object, str, object]]:
            if getattr(mod, "compute_all_sg_permutations", None) is original]
     if hasattr(symmetry, "collect_unique_rotations"):
         out.append((symmetry, "collect_unique_rotations", unique_rotations))
+    from phonopy.harmonic import force_constants
+
+    transform = getattr(force_constants, "similarity_transformation", None)
+    if transform is not None:
+        out.append((force_constants, "similarity_transformation", _memoized(transform)))
+    if hasattr(symmetry.Symmetry, "_get_site_symmetry"):
+        def site(self, atom_number, lattice, positions, rotations, translations, symprec):
+            return site_rotations(positions[atom_number], lattice, rotations, translations,
+                                  symprec)
+
+        out.append((symmetry.Symmetry, "_get_site_symmetry", site))
     return out
 
 
 @contextmanager
 def fast_phonopy_symmetry():
-    """Use :func:`atomic_permutations` and :func:`unique_rotations` inside phonopy.
+    """Use :func:`atomic_permutations`, :func:`unique_rotations` and
+    :func:`site_rotations` inside phonopy.
 
     Inside the block, phonopy's symmetry set-up (``Phonopy(...)``,
-    ``Symmetry(...)``, ``Primitive(...)``) uses the functions of this module;
+    ``Symmetry(...)``, ``Primitive(...)``) and its site-symmetry queries
+    (``generate_displacements``, ``produce_force_constants``) use the
+    functions of this module;
     the originals are restored when the last nested block exits. Results are
     phonopy's own (verified above, with phonopy's function as the fallback),
     so other threads that happen to call phonopy meanwhile are not affected.

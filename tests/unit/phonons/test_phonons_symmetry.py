@@ -9,12 +9,18 @@ import pytest
 from ase.build import bulk
 from ase.spacegroup import crystal
 from phonopy import Phonopy
+from phonopy.harmonic import force_constants
 from phonopy.structure import cells, symmetry
 from phonopy.structure.cells import compute_all_sg_permutations
 from phonopy.structure.symmetry import collect_unique_rotations
 
 from ase_fcnet.phonons.adapter import atoms_to_phonopy
-from ase_fcnet.phonons.symmetry import atomic_permutations, fast_phonopy_symmetry, unique_rotations
+from ase_fcnet.phonons.symmetry import (
+    atomic_permutations,
+    fast_phonopy_symmetry,
+    site_rotations,
+    unique_rotations,
+)
 
 
 def _structures():
@@ -100,7 +106,8 @@ def test_phonopy_built_inside_the_block_is_identical(case):
 
 def test_block_restores_phonopy_even_after_errors_and_nesting():
     originals = (cells.compute_all_sg_permutations, symmetry.compute_all_sg_permutations,
-                 symmetry.collect_unique_rotations)
+                 symmetry.collect_unique_rotations, symmetry.Symmetry._get_site_symmetry,
+                 force_constants.similarity_transformation)
     with fast_phonopy_symmetry():
         with fast_phonopy_symmetry():
             assert symmetry.collect_unique_rotations is unique_rotations
@@ -110,7 +117,8 @@ def test_block_restores_phonopy_even_after_errors_and_nesting():
         with fast_phonopy_symmetry():
             raise RuntimeError("inside")
     assert (cells.compute_all_sg_permutations, symmetry.compute_all_sg_permutations,
-            symmetry.collect_unique_rotations) == originals
+            symmetry.collect_unique_rotations, symmetry.Symmetry._get_site_symmetry,
+            force_constants.similarity_transformation) == originals
 
 
 def test_threads_entering_and_leaving_leave_phonopy_as_it_was():
@@ -129,3 +137,34 @@ def test_threads_entering_and_leaving_leave_phonopy_as_it_was():
     for t in threads:
         t.join()
     assert cells.compute_all_sg_permutations is original
+
+
+def test_site_rotations_equal_phonopys(stock):
+    sym, cell = stock.symmetry, stock.supercell
+    ops = sym.symmetry_operations
+    for atom in range(0, len(cell), max(1, len(cell) // 7)):
+        ours = site_rotations(cell.scaled_positions[atom], cell.cell, ops["rotations"],
+                              ops["translations"], sym.tolerance)
+        np.testing.assert_array_equal(ours, sym.get_site_symmetry(atom))
+        with fast_phonopy_symmetry():
+            np.testing.assert_array_equal(sym.get_site_symmetry(atom), ours)
+
+
+def test_force_constants_distributed_inside_the_block_are_bitwise_phonopys(case):
+    atoms, matrix, _ = case
+    results = []
+    for fast in (False, True):
+        phonon = _phonopy(atoms, matrix)
+        phonon.generate_displacements(distance=0.01, is_plusminus=False)
+        n = len(phonon.supercell)
+        phonon.forces = np.random.default_rng(1).standard_normal((len(phonon.displacements), n, 3))
+        if fast:
+            with fast_phonopy_symmetry():
+                phonon.produce_force_constants(calculate_full_force_constants=False,
+                                               fc_calculator="traditional")
+        else:
+            phonon.produce_force_constants(calculate_full_force_constants=False,
+                                           fc_calculator="traditional")
+        results.append(phonon.force_constants)
+    assert np.abs(results[0]).max() > 0
+    np.testing.assert_array_equal(results[1], results[0])
