@@ -25,6 +25,9 @@ from ase_fcnet.model import (
 
 #: Default q-point mesh of :func:`frequency_errors`.
 DEFAULT_MESH = (8, 8, 8)
+#: Lowest frequency (THz, as a positive number) below which a mode counts as
+#: imaginary when the model's and the reference's spectra are compared.
+SPURIOUS_IMAGINARY_THZ = 0.1
 
 
 def _as_model(model: FCNet | str | os.PathLike) -> FCNet:
@@ -198,7 +201,9 @@ def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.Pa
         ``commensurate_mae_THz``, ``commensurate_max_THz`` (at the q-points
         commensurate with the supercell, where the supercell force constants
         are exact), ``mesh_mae_THz``, ``mesh_max_THz``, ``n_commensurate``,
-        ``mesh``, ``n_bands``.
+        ``mesh``, ``n_bands``, and the lowest mesh frequency of the model and of
+        the reference, ``mesh_min_THz`` and ``reference_mesh_min_THz``
+        (negative: imaginary).
     """
     from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
 
@@ -223,7 +228,21 @@ def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.Pa
         "mesh_mae_THz": float((weights[:, None] * diff).sum() / (weights.sum() * diff.shape[1])),
         "mesh_max_THz": float(diff.max()), "n_commensurate": int(len(qpoints)),
         "mesh": [int(m) for m in mesh], "n_bands": int(diff.shape[1]),
+        "mesh_min_THz": float(meshes[1][1].min()),
+        "reference_mesh_min_THz": float(meshes[0][1].min()),
     }
+
+
+def spurious_imaginary(errors: dict[str, Any], tolerance: float = SPURIOUS_IMAGINARY_THZ) -> bool:
+    """Whether the model has an imaginary mode (below ``-tolerance``, THz) that the reference lacks.
+
+    Parameters
+    ----------
+    errors : dict — one result of :func:`frequency_errors`
+    tolerance : float, THz
+    """
+    return (errors.get("mesh_min_THz", 0.0) < -tolerance
+            and errors.get("reference_mesh_min_THz", 0.0) >= -tolerance)
 
 
 def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -234,7 +253,9 @@ def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str,
     dict
         ``mean_commensurate_mae_THz`` and ``mean_mesh_mae_THz`` (means over the
         datasets of their MAEs), ``worst_commensurate_max_THz`` and
-        ``worst_mesh_max_THz`` (largest single error), ``n_datasets``.
+        ``worst_mesh_max_THz`` (largest single error), ``n_datasets``, and
+        ``n_spurious_imaginary``: datasets where :func:`spurious_imaginary`
+        holds (when the lowest frequencies were recorded).
     """
     if not per_file:
         return {"n_datasets": 0}
@@ -243,6 +264,8 @@ def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str,
     for kind in ("commensurate", "mesh"):
         out[f"mean_{kind}_mae_THz"] = float(np.mean([v[f"{kind}_mae_THz"] for v in values]))
         out[f"worst_{kind}_max_THz"] = float(np.max([v[f"{kind}_max_THz"] for v in values]))
+    if all("mesh_min_THz" in v for v in values):
+        out["n_spurious_imaginary"] = int(sum(spurious_imaginary(v) for v in values))
     return out
 
 

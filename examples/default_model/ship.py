@@ -1,6 +1,6 @@
 """Measure the trained default model and bundle it into the package.
 
-    python examples/default_model/ship.py [--model examples/default_model/run-stage3/model.pt]
+    python examples/default_model/ship.py [--model examples/default_model/run-stage4/model.pt]
     python examples/default_model/ship.py --model examples/default_model/run-stage4/last.pt \
         --no-install --out runs/stage4_interim   # a run still going: its best weights so far
 
@@ -13,6 +13,9 @@
 2. Against real DFT (../shared/data/dft: Si, NaCl): frequency MAE at the
    commensurate q-points, on the mesh and along the band path, with figures
    docs/default_model/<system>_bands.png (DFT vs model vs teacher).
+   Also the lowest frequency of ``fcnet phonons`` on examples/structures/*.cif
+   (the README's main job is NaCl.cif), and the held-out bases where the model
+   has imaginary modes the teacher does not.
 3. Writes docs/default_model/metrics.json, the tables docs/default_model/metrics.md
    and ase_fcnet/models/NAME.pt (the model with these metrics, the element
    list and the model card path in its metadata). NAME ``default`` is what
@@ -42,6 +45,8 @@ from ase_fcnet.training.evaluate import (
     frequency_errors,
     model_phonopy,
     reference_phonopy,
+    SPURIOUS_IMAGINARY_THZ,
+    spurious_imaginary,
     summarize_frequency_errors,
 )
 
@@ -152,6 +157,13 @@ def markdown(metrics: dict) -> str:
     for name, g in held["by_group"].items():
         lines.append(f"| {name} | {g['n']} | {g['mean_mesh_mae_THz']:.2f} "
                      f"| {g['median_mesh_mae_THz']:.2f} |")
+    if "n_spurious_imaginary" in held:
+        bad = sorted((label, e["mesh_min_THz"]) for label, e in held["per_structure"].items()
+                     if spurious_imaginary(e))
+        listed = ", ".join(f"{label} ({low:.2f})" for label, low in bad) or "none"
+        lines += ["", f"Imaginary modes the teacher does not have (lowest 8×8×8 mesh frequency "
+                      f"below −{SPURIOUS_IMAGINARY_THZ} THz where the teacher's is not): "
+                      f"{held['n_spurious_imaginary']} of {len(mesh)} bases: {listed}."]
     lines += ["", "By the lightest element of the base (light atoms vibrate fastest, so the same "
               "force-constant error costs them more THz):", "",
               "| lightest element | bases | mesh MAE mean (THz) | mesh MAE median (THz) |",
@@ -174,6 +186,15 @@ def markdown(metrics: dict) -> str:
     for system, e in dft.items():
         lines.append(f"| {system} | {e['commensurate_mae_THz']:.2f} | {e['mesh_mae_THz']:.2f} "
                      f"| {e['band_path_mae_THz']:.2f} | {e['teacher_band_path_mae_THz']:.2f} |")
+    if metrics.get("examples"):
+        lines += ["", "## The example structures (`fcnet phonons examples/structures/FILE`, "
+                      "default settings, no relaxation)", "",
+                  "| file | supercell atoms | lowest frequency (THz) | at q | highest (THz) "
+                  "| imaginary modes |", "|---|---|---|---|---|---|"]
+        for name, e in metrics["examples"].items():
+            q = ", ".join(f"{x:.3g}" for x in e["lowest_qpoint"])
+            lines.append(f"| {name} | {e['supercell_atoms']} | {e['min_THz']:.2f} | ({q}) "
+                         f"| {e['max_THz']:.2f} | {'yes' if e['has_imaginary'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -206,6 +227,24 @@ def versus_dft(model, label: str, folder: Path = DOCS) -> dict:
         errors["band_path_mae_THz"] = mae[key]
         errors["teacher_band_path_mae_THz"] = mae["SevenNet-0 teacher (finite displacements)"]
         out[system] = errors
+    return out
+
+
+def example_structures(model) -> dict:
+    """Lowest and highest frequency of ``fcnet phonons`` (default settings) on examples/structures/*.cif."""
+    from ase.io import read
+
+    from ase_fcnet import FCNetCalculator
+    from ase_fcnet.phonons.workflow import PhononSettings, run_phonons
+
+    out = {}
+    for cif in sorted((ROOT / "examples" / "structures").glob("*.cif")):
+        result = run_phonons(read(cif), FCNetCalculator(model), PhononSettings())
+        f = result.frequencies
+        out[cif.name] = {"min_THz": f.min_frequency, "max_THz": f.max_frequency,
+                         "has_imaginary": bool(f.has_imaginary),
+                         "lowest_qpoint": [float(x) for x in f.lowest_qpoint],
+                         "supercell_atoms": len(result.phonon.supercell)}
     return out
 
 
@@ -252,7 +291,7 @@ def caution(metrics: dict) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run-stage3/model.pt")
+    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run-stage4/model.pt")
     parser.add_argument("--no-install", action="store_true",
                         help="measure only; do not write into ase_fcnet/models/")
     parser.add_argument("--name", default="default",
@@ -278,7 +317,8 @@ def main() -> None:
         model = model_from_dict(best_model_dict(checkpoint), source=str(args.model))
     metrics = {"model": str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT)
                else str(args.model),
-               "held_out_vs_teacher": held_out(model), "vs_dft": versus_dft(model, args.name, args.out)}
+               "held_out_vs_teacher": held_out(model), "vs_dft": versus_dft(model, args.name, args.out),
+               "examples": example_structures(model)}
     metrics["headline"] = _headline(metrics)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -145,6 +145,7 @@ def test_frequency_errors_vanish_against_the_models_own_force_constants(tmp_path
     errors = frequency_errors(model, path, mesh=(3, 3, 3))
     assert errors["n_commensurate"] == 8 and errors["n_bands"] == 3
     assert errors["commensurate_max_THz"] < 1e-6 and errors["mesh_max_THz"] < 1e-6
+    assert errors["mesh_min_THz"] == pytest.approx(errors["reference_mesh_min_THz"], abs=1e-6)
 
     other = build_model(ModelConfig.from_dict(TINY), seed=4)
     with torch.no_grad():

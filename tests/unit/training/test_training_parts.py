@@ -250,3 +250,17 @@ def test_frequency_summary_over_datasets():
     assert out["mean_mesh_mae_THz"] == pytest.approx(0.3)
     assert out["worst_commensurate_max_THz"] == 1.5 and out["worst_mesh_max_THz"] == 0.9
     assert summarize_frequency_errors({}) == {"n_datasets": 0}
+    assert "n_spurious_imaginary" not in out
+
+
+def test_spurious_imaginary_modes_are_the_models_own():
+    from ase_fcnet.training.evaluate import spurious_imaginary, summarize_frequency_errors
+
+    base = {"commensurate_mae_THz": 0.1, "commensurate_max_THz": 0.5, "mesh_mae_THz": 0.2,
+            "mesh_max_THz": 0.7}
+    per = {"stable": {**base, "mesh_min_THz": -1e-4, "reference_mesh_min_THz": 0.0},
+           "model only": {**base, "mesh_min_THz": -0.95, "reference_mesh_min_THz": -0.02},
+           "both": {**base, "mesh_min_THz": -0.5, "reference_mesh_min_THz": -0.4}}
+    assert [spurious_imaginary(e) for e in per.values()] == [False, True, False]
+    assert spurious_imaginary(per["both"], tolerance=0.45)
+    assert summarize_frequency_errors(per)["n_spurious_imaginary"] == 1
