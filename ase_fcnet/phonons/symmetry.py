@@ -237,13 +237,13 @@ def _patches() -> list[tuple[object, str, object]]:
 @contextmanager
 def fast_phonopy_symmetry():
     """Use :func:`atomic_permutations`, :func:`unique_rotations` and
-    :func:`site_rotations` inside phonopy.
+    :func:`site_rotations` inside phonopy, and remember its Cartesian rotations.
 
     Inside the block, phonopy's symmetry set-up (``Phonopy(...)``,
-    ``Symmetry(...)``, ``Primitive(...)``) and its site-symmetry queries
-    (``generate_displacements``, ``produce_force_constants``) use the
-    functions of this module;
-    the originals are restored when the last nested block exits. Results are
+    ``Symmetry(...)``, ``Primitive(...)``), its site-symmetry queries
+    (``generate_displacements``, ``produce_force_constants``) and its
+    force-constant distribution use the functions of this module; the
+    originals are restored when the last nested block exits. Results are
     phonopy's own (verified above, with phonopy's function as the fallback),
     so other threads that happen to call phonopy meanwhile are not affected.
     """
