@@ -44,6 +44,11 @@ class ModelConfig:
         Width of the per-atom energy readout MLP.
     envelope_p : int
         Order of the polynomial cutoff envelope (≥ 2; energy is C² in positions).
+    product_channels : int
+        Channels of each block's node-wise product of aggregated messages
+        (:class:`~ase_fcnet.nn.product.NodeProduct`, three-body terms at per-node
+        cost); 0 (default) leaves it out. Its output starts at zero, so a
+        trained model can be grown by adding it (``training.init_model``).
     """
 
     species: tuple[str, ...]
@@ -57,6 +62,7 @@ class ModelConfig:
     num_heads: int = 2
     readout_hidden: int = 32
     envelope_p: int = 6
+    product_channels: int = 0
 
     def __post_init__(self):
         if isinstance(self.species, str):
@@ -79,8 +85,8 @@ class ModelConfig:
                      "num_heads", "readout_hidden"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"model config: {name} must be >= 1, got {getattr(self, name)}")
-        if self.l_max < 0 or self.tensor_channels < 0:
-            raise ValueError("model config: l_max and tensor_channels must be >= 0")
+        if self.l_max < 0 or self.tensor_channels < 0 or self.product_channels < 0:
+            raise ValueError("model config: l_max, tensor_channels and product_channels must be >= 0")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":

@@ -41,6 +41,7 @@ class FCNet(nn.Module):
         num_heads: int,
         readout_hidden: int,
         envelope_p: int,
+        product_channels: int = 0,
     ):
         super().__init__()
         self.species = list(species)
@@ -57,7 +58,7 @@ class FCNet(nn.Module):
         self.layers = nn.ModuleList(
             EquivariantAttention(
                 irreps[k], irreps[k + 1], self.irreps_sh, n_species,
-                num_radial, radial_hidden, num_heads,
+                num_radial, radial_hidden, num_heads, product_channels,
             )
             for k in range(num_layers)
         )

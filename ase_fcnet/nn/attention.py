@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ase_fcnet.nn._e3nn import Gate, o3
+from ase_fcnet.nn.product import NodeProduct
 
 #: Attention logits are squashed into (-LOGIT_BOUND, LOGIT_BOUND) by a tanh
 #: (smooth, and keeps exp() well away from overflow without a non-smooth max).
@@ -68,8 +69,9 @@ class EquivariantAttention(nn.Module):
     * logits   a_ij^h = b·tanh(MLP(s_i, s_j, B(r)) / b) from scalar channels only;
     * weights  α_ij^h = u(r) exp(a_ij^h) / (1 + Σ_k u(r_ik) exp(a_ik^h)), with
       u the C² cutoff envelope, so nothing jumps when a neighbour crosses r_c;
-    * update   h_i' = Gate(Linear(Σ_j α_ij m_ij) + SelfInteraction(h_i, species_i))
-      (+ h_i when irreps_in == irreps_out).
+    * update   h_i' = Gate(Linear(A_i) + SelfInteraction(h_i, species_i) [+ P(A_i)])
+      (+ h_i when irreps_in == irreps_out), with A_i = Σ_j α_ij m_ij and P the
+      optional :class:`~ase_fcnet.nn.product.NodeProduct`.
 
     Parameters
     ----------
@@ -85,6 +87,8 @@ class EquivariantAttention(nn.Module):
         Hidden width of the radial and attention MLPs.
     num_heads : int
         Attention heads (groups of channels with their own weights).
+    product_channels : int
+        Channels of the node-wise product of A_i (0: no product).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class EquivariantAttention(nn.Module):
         num_basis: int,
         radial_hidden: int,
         num_heads: int,
+        product_channels: int = 0,
     ):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -123,6 +128,7 @@ class EquivariantAttention(nn.Module):
         self.self_interaction = o3.FullyConnectedTensorProduct(
             self.irreps_in, o3.Irreps(f"{num_species}x0e"), irreps_pre
         )
+        self.product = NodeProduct(irreps_mid, irreps_pre, product_channels) if product_channels else None
         self.residual = self.irreps_in == self.irreps_out
 
     def forward(
@@ -160,5 +166,8 @@ class EquivariantAttention(nn.Module):
         weights = self.radial(edge_basis) * (alpha @ self.heads)
         msg = self.tp(h.index_select(0, j), edge_sh, weights)
         agg = torch.zeros(n, msg.shape[1], dtype=h.dtype, device=h.device).index_add(0, i, msg)
-        out = self.gate(self.linear(agg) + self.self_interaction(h, species_onehot))
+        pre = self.linear(agg) + self.self_interaction(h, species_onehot)
+        if self.product is not None:
+            pre = pre + self.product(agg)
+        out = self.gate(pre)
         return out + h if self.residual else out

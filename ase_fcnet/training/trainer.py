@@ -376,15 +376,26 @@ def _with_force_constants(samples: Sequence[Sample]) -> list[Sample]:
 
 
 def _init_from(model: torch.nn.Module, path: str, config) -> str:
-    """Load a model file's weights into ``model`` (fine-tuning); architectures must match."""
+    """Load a model file's weights into ``model`` (fine-tuning).
+
+    The architectures must match, except that ``model`` may add node-wise
+    products (``product_channels``) to a stored model without them: those
+    start at zero output, so the grown model computes what the stored one did.
+    """
     from ase_fcnet.models import model_file
 
     data = read_model_file(model_file(path))
     stored = ModelConfig.from_dict(data["model_config"])
-    if stored != config:
-        diff = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
-                if config.to_dict()[k] != v}
+    diff = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
+            if config.to_dict()[k] != v}
+    grow = set(diff) == {"product_channels"} and stored.product_channels == 0
+    if diff and not grow:
         raise ValueError(f"training.init_model {path}: its architecture differs from the model "
                          f"section (stored vs config: {diff})")
-    model.load_state_dict(data["state_dict"])
+    missing, unexpected = model.load_state_dict(data["state_dict"], strict=not grow)
+    if grow and (unexpected or not all(".product." in k for k in missing)):
+        raise ValueError(f"training.init_model {path}: cannot grow it into the model section "
+                         f"(missing {missing}, unexpected {unexpected})")
+    if grow:
+        return f"kept from {path} (node-wise products added, starting at zero)"
     return f"kept from {path}"

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
+
+from ase_fcnet import FCNetCalculator
 
 from ase_fcnet.model import load_model
 from ase_fcnet.training import Trainer, evaluate, train
@@ -61,3 +64,36 @@ def test_fine_tuning_lowers_force_constant_error_on_new_data(pretrained, tmp_pat
                  training={"init_model": str(path), "epochs": 100, "max_steps": 40})
     after = evaluate(train(cfg, new).model, new)["fc_mae_eV_per_A2"]
     assert after < 0.8 * before, (before, after)
+
+
+def test_init_model_can_be_grown_by_node_products(pretrained, tmp_path):
+    """Adding product_channels to a stored model starts from exactly its energies and forces,
+    and the products then train (their output weights leave zero)."""
+    path, samples = pretrained
+    base = load_model(path)
+    cfg = config(tmp_path / "g", model={**TINY, "product_channels": 4},
+                 training={"init_model": str(path), "max_steps": 3})
+    trainer = Trainer(cfg, samples)
+    assert "node-wise products added" in trainer.scale_source
+    grown = copy.deepcopy(trainer.model).double()
+    assert all(layer.product is not None for layer in grown.layers)
+    with torch.no_grad():  # refitted to the data at start, as in any fine-tuning
+        grown.reference_energies.copy_(base.reference_energies)
+    for s in samples[:2]:
+        before, after = FCNetCalculator(model=base), FCNetCalculator(model=grown)
+        atoms = s.atoms.copy()
+        assert after.get_potential_energy(atoms) == before.get_potential_energy(atoms)
+        assert np.array_equal(after.get_forces(atoms), before.get_forces(atoms))
+    trainer.fit()
+    moved = [float(layer.product.out.weight.abs().max()) for layer in trainer.model.layers]
+    assert min(moved) > 0, moved
+
+
+def test_init_model_cannot_drop_node_products(pretrained, tmp_path):
+    path, samples = pretrained
+    grown = tmp_path / "grown"
+    train(config(grown, model={**TINY, "product_channels": 4},
+                 training={"init_model": str(path), "max_steps": 1}), samples)
+    cfg = config(tmp_path / "x", training={"init_model": str(grown / "model.pt")})
+    with pytest.raises(ValueError, match="init_model.*product_channels"):
+        Trainer(cfg, samples)

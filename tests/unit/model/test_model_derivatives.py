@@ -42,6 +42,27 @@ def test_deeper_model_derivatives(helpers, molecule_sic, record_max):
     assert np.abs(hess.reshape(n, 3, n, 3).sum(axis=2)).max() <= 1e-10
 
 
+def test_model_with_node_products_derivatives(helpers, molecule_sic, sic_cubic, record_max):
+    """Node-wise products (random output weights, not the zero start): forces and Hessian
+    exact, the Hessian symmetric with the acoustic sum rule."""
+    model = helpers.make_model(product_channels=3)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.product.out.weight.normal_(generator=torch.Generator().manual_seed(3))
+    plain = helpers.make_model()
+    assert abs(helpers.energy(model, sic_cubic) - helpers.energy(plain, sic_cubic)) > 1e-3
+    forces = helpers.evaluate(model, molecule_sic)["forces"]
+    hess = helpers.model_hessian(model, molecule_sic)
+    assert np.abs(forces).max() > 0.05
+    assert record_max("node products: forces vs FD, relative",
+                      helpers.rel_err(forces, helpers.fd_forces(model, molecule_sic))) < 1e-6
+    assert record_max("node products: Hessian vs FD, relative",
+                      helpers.rel_err(hess, helpers.fd_hessian(model, molecule_sic))) < 1e-6
+    n = len(molecule_sic)
+    assert np.abs(hess - hess.T).max() <= 1e-10
+    assert np.abs(hess.reshape(n, 3, n, 3).sum(axis=2)).max() <= 1e-10
+
+
 def test_finite_difference_error_is_pure_truncation(model, molecule_sic, helpers):
     """Halving h divides the FD error by 4 (O(h²)): the AD derivatives are exact."""
     forces = helpers.evaluate(model, molecule_sic)["forces"]
