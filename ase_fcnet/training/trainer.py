@@ -396,6 +396,4 @@ def _init_from(model: torch.nn.Module, path: str, config) -> str:
     if grow and (unexpected or not all(".product." in k for k in missing)):
         raise ValueError(f"training.init_model {path}: cannot grow it into the model section "
                          f"(missing {missing}, unexpected {unexpected})")
-    if grow:
-        return f"kept from {path} (node-wise products added, starting at zero)"
-    return f"kept from {path}"
+    return f"kept from {path}" + (" (node-wise products added, starting at zero)" if grow else "")
