@@ -25,7 +25,8 @@ class NodeProduct(nn.Module):
     r"""Channel-wise tensor square of a node's aggregated messages.
 
     ``x = Linear(A_i)`` projects the aggregated messages A_i onto
-    ``channels x (0e + 1o + 2e + …)`` (up to the largest l of ``irreps_in``);
+    ``channels x (0e + 1o + 2e + …)`` (those of ``irreps_in``'s irreps that have
+    the natural parity, up to its largest l);
     the output is ``Linear_out(TP_uuu(x, x))``, the channel-wise products of
     every pair of those irreps that can reach ``irreps_out``. Each message
     carries one neighbour, so the product adds three-body terms (two
@@ -48,10 +49,9 @@ class NodeProduct(nn.Module):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_out = o3.Irreps(irreps_out)
-        l_max = max(ir.l for _, ir in self.irreps_in)
-        parts = [f"{channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1)]
-        parts = [p for p in parts if o3.Irrep(p.split("x")[1]) in {ir for _, ir in self.irreps_in}]
-        self.irreps_x = o3.Irreps("+".join(parts))
+        present = {ir for _, ir in self.irreps_in}
+        natural = (o3.Irrep(l, (-1) ** l) for l in range(max(ir.l for ir in present) + 1))
+        self.irreps_x = o3.Irreps([(channels, ir) for ir in natural if ir in present])
         self.project = o3.Linear(self.irreps_in, self.irreps_x)
         irreps_mid, instructions = _product_paths(self.irreps_x, {ir for _, ir in self.irreps_out})
         self.tp = o3.TensorProduct(self.irreps_x, self.irreps_x, irreps_mid, instructions,
@@ -61,6 +61,15 @@ class NodeProduct(nn.Module):
             self.out.weight.zero_()
 
     def forward(self, agg: torch.Tensor) -> torch.Tensor:
-        """Parameters: agg, Tensor shape (N, irreps_in.dim). Returns Tensor shape (N, irreps_out.dim)."""
+        """Product term of each node.
+
+        Parameters
+        ----------
+        agg : Tensor, shape (N, irreps_in.dim)
+
+        Returns
+        -------
+        Tensor, shape (N, irreps_out.dim)
+        """
         x = self.project(agg)
         return self.out(self.tp(x, x))
