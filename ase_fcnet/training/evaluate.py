@@ -221,16 +221,28 @@ def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.Pa
     for ph in (reference, phonon):
         ph.run_mesh(list(mesh), is_gamma_center=True)
         meshes.append((np.asarray(ph.mesh.weights, dtype=float), np.asarray(ph.mesh.frequencies)))
-    weights = meshes[0][0]
     diff = np.abs(meshes[1][1] - meshes[0][1])
     return {
         "commensurate_mae_THz": float(comm.mean()), "commensurate_max_THz": float(comm.max()),
-        "mesh_mae_THz": float((weights[:, None] * diff).sum() / (weights.sum() * diff.shape[1])),
+        "mesh_mae_THz": mesh_mae(meshes[0][0], meshes[0][1], meshes[1][1]),
         "mesh_max_THz": float(diff.max()), "n_commensurate": int(len(qpoints)),
         "mesh": [int(m) for m in mesh], "n_bands": int(diff.shape[1]),
         "mesh_min_THz": float(meshes[1][1].min()),
         "reference_mesh_min_THz": float(meshes[0][1].min()),
     }
+
+
+def mesh_mae(weights: np.ndarray, reference: np.ndarray, other: np.ndarray) -> float:
+    """Frequency MAE over a phonopy mesh, THz: irreducible q-points weighted by ``weights``.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (Q,) — phonopy's mesh weights
+    reference, other : ndarray, shape (Q, B), THz — frequencies at the same q-points
+    """
+    diff = np.abs(np.asarray(other) - np.asarray(reference))
+    weights = np.asarray(weights, dtype=float)
+    return float((weights[:, None] * diff).sum() / (weights.sum() * diff.shape[1]))
 
 
 def spurious_imaginary(errors: dict[str, Any], tolerance: float = SPURIOUS_IMAGINARY_THZ) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ase_fcnet import FCNetCalculator
 from ase_fcnet.phonons.adapter import phonopy_from_atoms, phonopy_to_atoms, resolve_supercell_matrix
-from ase_fcnet.training.evaluate import SPURIOUS_IMAGINARY_THZ, reference_phonopy
+from ase_fcnet.training.evaluate import SPURIOUS_IMAGINARY_THZ, mesh_mae, reference_phonopy
 
 ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT = ROOT / "datasets" / "teacher-7net0" / "held-out"
@@ -41,8 +41,7 @@ def _mesh(phonon) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mae(ref, other) -> float:
-    weights, diff = ref[0], np.abs(other[1] - ref[1])
-    return float((weights[:, None] * diff).sum() / (weights.sum() * diff.shape[1]))
+    return mesh_mae(ref[0], ref[1], other[1])
 
 
 def compare(label: str, calc, teacher, max_cost: int) -> dict:
