@@ -386,8 +386,8 @@ def _init_from(model: torch.nn.Module, path: str, config) -> str:
 
     data = read_model_file(model_file(path))
     stored = ModelConfig.from_dict(data["model_config"])
-    diff = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
-            if config.to_dict()[k] != v}
+    wanted = config.to_dict()
+    diff = {k: (v, wanted[k]) for k, v in stored.to_dict().items() if wanted[k] != v}
     grow = set(diff) == {"product_channels"} and stored.product_channels == 0
     if diff and not grow:
         raise ValueError(f"training.init_model {path}: its architecture differs from the model "

@@ -5,7 +5,7 @@ on the DFT displacement dataset. NaCl: a small model is trained from scratch on
 the DFT data. nacl-default: the bundled default model is fine-tuned on the same
 NaCl data (``training.init_model: default``), and the lowest frequency of the
 README's main job (examples/structures/NaCl.cif, fcnet's default supercell) is
-recorded before and after. In both cases the DFT force
+recorded before and after. In every case the DFT force
 constants that phonopy derives from the displacement forces are written as
 FORCE_CONSTANTS beside a copy of the phonopy yaml, which is how a user hands
 force constants to the trainer.

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from ase_fcnet import FCNetCalculator
-
 from ase_fcnet.model import load_model
 from ase_fcnet.training import Trainer, evaluate, train
 from test_training import TINY, config, emt_samples
