@@ -11,7 +11,7 @@ with ``method="analytic"`` and ``method="finite-displacement"`` alternately,
 ``force_constants.py``, float64, 2 threads), and reports the first round and
 the fastest round of each.
 
-    python benchmarks/screening_loop.py [--rounds 4] [--size 1]
+    python benchmarks/screening_loop.py [--rounds 4] [--size 0 1]
 
 Writes docs/benchmarks/screening_loop.json; docs/benchmarks.md quotes it.
 """
