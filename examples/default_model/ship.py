@@ -1,6 +1,6 @@
 """Measure the trained default model and bundle it into the package.
 
-    python examples/default_model/ship.py [--model examples/default_model/run-stage4/model.pt]
+    python examples/default_model/ship.py [--model examples/default_model/run-products/model.pt]
     python examples/default_model/ship.py --model examples/default_model/run-stage4/last.pt \
         --no-install --out runs/stage4_interim   # a run still going: its best weights so far
 
@@ -291,7 +291,7 @@ def caution(metrics: dict) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run-stage4/model.pt")
+    parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run-products/model.pt")
     parser.add_argument("--no-install", action="store_true",
                         help="measure only; do not write into ase_fcnet/models/")
     parser.add_argument("--name", default="default",
