@@ -1,4 +1,4 @@
-"""ASE calculator wrapping an FCNet energy model."""
+"""ASE calculator wrapping an ase_fcnet energy model (any registered architecture)."""
 from __future__ import annotations
 
 import copy
@@ -11,7 +11,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from ase_fcnet.graph import atoms_to_graph
-from ase_fcnet.model import FCNet, energy_forces_stress, hessian, hessian_vector_products, load_model
+from ase_fcnet.model import energy_forces_stress, hessian, hessian_vector_products, load_model
+from ase_fcnet.model.registry import architecture_name
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -37,30 +38,51 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def resolve_model(model, device: torch.device, dtype: torch.dtype) -> FCNet:
-    """A model object, a model file path, a bundled model's name, or ``None`` (the default)."""
+def resolve_model(model, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:
+    """A model object, a model file path, a bundled model's name, or ``None`` (the default).
+
+    ``dtype=None`` takes the model file's recommended dtype (metadata
+    ``dtype``, measured per bundled model), else float64.
+    """
     if model is None or isinstance(model, (str, os.PathLike)):
         from ase_fcnet.models import model_file
 
-        return load_model(model_file(model), dtype=dtype, device=device)
-    if isinstance(model, FCNet):
-        return copy.deepcopy(model).to(device=device, dtype=dtype)
-    raise TypeError(f"model must be a model file path or an FCNet, got {type(model).__name__}")
+        loaded = load_model(model_file(model), dtype=torch.float64, device=device)
+        return loaded.to(dtype=dtype or preferred_dtype(loaded))
+    if isinstance(model, torch.nn.Module):
+        try:
+            architecture_name(model)
+        except TypeError as err:
+            raise TypeError(f"model must be a model file path, a bundled model's name or an "
+                            f"ase_fcnet model; {err}") from None
+        copied = copy.deepcopy(model).to(device=device)
+        return copied.to(dtype=dtype or preferred_dtype(copied))
+    raise TypeError(f"model must be a model file path, a bundled model's name or an ase_fcnet "
+                    f"model, got {type(model).__name__}")
+
+
+def preferred_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype a model's metadata recommends (``"float32"``/``"float64"``), else float64."""
+    name = getattr(model, "metadata", {}).get("dtype", "float64")
+    return _DTYPES.get(name, torch.float64)
 
 
 class FCNetCalculator(Calculator):
-    """ASE calculator for an FCNet model: energy, forces, stress and the exact Hessian.
+    """ASE calculator for an ase_fcnet model: energy, forces, stress and the exact Hessian.
 
     Parameters
     ----------
-    model : str, path-like or FCNet, optional
-        A model file written by :func:`ase_fcnet.model.save_model`, or a model
-        object (a copy is taken, so the caller's model is left as it was).
-        ``None`` uses the model bundled with the package.
+    model : str, path-like or model, optional
+        A bundled model's name (``"sevennet-l3i5"``, ``"sevennet-0"``,
+        ``"fcnet-small"``; ``fcnet models`` lists them), a model file written
+        by :func:`ase_fcnet.model.save_model`, or a model object of any
+        registered architecture (a copy is taken, so the caller's model is
+        left as it was). ``None`` uses the default bundled model.
     device : str or torch.device, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``…; ``None``/``"auto"`` picks CUDA when available.
-    dtype : {"float64", "float32"}
-        Precision of the model and derivatives (float64 by default).
+    dtype : {"float64", "float32"}, optional
+        Precision of the model and derivatives. ``None`` (default): the
+        model's measured recommendation (its metadata ``dtype``), else float64.
     hessian_chunk : int, optional
         Hessian rows per batched backward pass on a GPU (default: sized to free memory).
 
@@ -74,11 +96,11 @@ class FCNetCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "hessian"]
 
-    def __init__(self, model=None, device=None, dtype="float64", hessian_chunk=None, **kwargs):
+    def __init__(self, model=None, device=None, dtype=None, hessian_chunk=None, **kwargs):
         super().__init__(**kwargs)
-        self.dtype = resolve_dtype(dtype)
         self.device = resolve_device(device)
-        self.model = resolve_model(model, self.device, self.dtype)
+        self.model = resolve_model(model, self.device, None if dtype is None else resolve_dtype(dtype))
+        self.dtype = next(self.model.parameters()).dtype
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)

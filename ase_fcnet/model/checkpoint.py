@@ -1,8 +1,10 @@
 """Model files: plain dicts loaded with ``torch.load(weights_only=True)``.
 
-A model file holds ``format_version``, ``package_version``, ``model_config``
+A model file holds ``format_version``, ``package_version``, ``architecture``
+(a name in :data:`ase_fcnet.model.registry.ARCHITECTURES`), ``model_config``
 (the builder's arguments), ``state_dict`` and free-form ``metadata`` (plain
 types only). Nothing is pickled but tensors and built-in containers.
+Format-1 files have no ``architecture`` and are read as ``fcnet``.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ import torch
 
 from ase_fcnet._version import __version__
 from ase_fcnet.fileio import atomic_write, load_weights_only
-from ase_fcnet.model.config import ModelConfig, build_model
-from ase_fcnet.model.fcnet import FCNet
+from ase_fcnet.model import registry
 
-#: Version of the model-file layout this package writes and reads.
-FORMAT_VERSION = 1
+#: Version of the model-file layout this package writes and reads
+#: (1: no ``architecture`` key, always fcnet; 2: ``architecture`` recorded).
+FORMAT_VERSION = 2
 
 
 class ModelFileError(ValueError):
@@ -63,18 +65,19 @@ def plain(value: Any, key: str = "metadata") -> Any:
                     "(use numbers, strings, lists, dicts or tensors)")
 
 
-def model_to_dict(model: FCNet, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The plain-dict form of a model (CPU tensors, dtype kept)."""
+def model_to_dict(model: torch.nn.Module, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The plain-dict form of a model of any registered architecture (CPU tensors, dtype kept)."""
     return {
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
+        "architecture": registry.architecture_name(model),
         "model_config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": plain(dict(metadata or {})),
     }
 
 
-def save_model(model: FCNet, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+def save_model(model: torch.nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
     """Write a model file atomically (no half-written file on failure)."""
     atomic_torch_save(model_to_dict(model, metadata), path)
 
@@ -85,7 +88,10 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or "format_version" not in data:
         raise ModelFileError(f"{path}: not an ase_fcnet model file (no format_version)")
     version = data["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path}: format_version {version!r} is not a positive integer "
+                             "(not a file written by ase_fcnet)")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: model file format {version} was written by ase_fcnet "
             f"{data.get('package_version', '?')}; this ase_fcnet {__version__} reads format "
@@ -94,6 +100,11 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
     missing = {"model_config", "state_dict"} - set(data)
     if missing:
         raise ModelFileError(f"{path}: model file lacks {sorted(missing)}")
+    data = dict(data)
+    data.setdefault("architecture", "fcnet")
+    if data["architecture"] not in registry.ARCHITECTURES:
+        raise ModelFileError(f"{path}: architecture {data['architecture']!r} is not one this "
+                             f"ase_fcnet {__version__} knows ({sorted(registry.ARCHITECTURES)})")
     return data
 
 
@@ -102,20 +113,21 @@ def model_from_dict(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
     source: str = "model",
-) -> FCNet:
-    """Rebuild a model from its plain-dict form."""
+) -> torch.nn.Module:
+    """Rebuild a model of any registered architecture from its plain-dict form."""
     try:
-        config = ModelConfig.from_dict(data["model_config"])
-    except ValueError as err:
+        config = registry.config_from_dict(data.get("architecture", "fcnet"), data["model_config"])
+    except (ValueError, TypeError) as err:
         raise ModelFileError(f"{source}: {err}") from err
     try:
-        model = build_model(config, dtype=dtype, device=device)
+        model = registry.build(config, dtype=dtype, device=device)
     except (ValueError, RuntimeError) as err:
         raise ModelFileError(f"{source}: cannot build the stored architecture: {err}") from err
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as err:
         raise ModelFileError(f"{source}: weights do not match the stored architecture") from err
+    registry.exact_wigner_3j(model)  # a file may hold them rounded to its dtype
     model.metadata = dict(data.get("metadata", {}))
     return model.to(device=device, dtype=dtype)
 
@@ -124,8 +136,8 @@ def load_model(
     path: str | os.PathLike,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
-) -> FCNet:
-    """Load a model file written by :func:`save_model`.
+) -> torch.nn.Module:
+    """Load a model file written by :func:`save_model` (any registered architecture).
 
     Parameters
     ----------

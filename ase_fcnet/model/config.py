@@ -65,18 +65,7 @@ class ModelConfig:
     product_channels: int = 0
 
     def __post_init__(self):
-        if isinstance(self.species, str):
-            raise ValueError(f"model config: species must be a list of element symbols, "
-                             f"got the string {self.species!r}")
-        species = tuple(self.species)
-        object.__setattr__(self, "species", species)
-        if not species:
-            raise ValueError("model config: 'species' must list at least one element")
-        bad = [s for s in species if s not in chemical_symbols[1:]]
-        if bad:
-            raise ValueError(f"model config: unknown element symbol(s) {bad}")
-        if len(set(species)) != len(species):
-            raise ValueError(f"model config: duplicate species in {list(species)}")
+        object.__setattr__(self, "species", check_species(self.species))
         if not (math.isfinite(self.cutoff) and self.cutoff > 0):
             raise ValueError(f"model config: cutoff must be a finite number > 0 Å, got {self.cutoff}")
         if self.envelope_p < 2:
@@ -91,29 +80,71 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
         """Typed config from a plain mapping; unknown keys raise ValueError."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(
-                f"model config: unknown key(s) {unknown}; known keys: {sorted(known)}"
-            )
-        if "species" not in data:
-            raise ValueError("model config: 'species' is required")
-        kwargs = {}
-        for key, value in data.items():
-            if key == "species":
-                kwargs[key] = tuple(str(s) for s in value)
-            elif known[key].type in ("int", int):
-                kwargs[key] = _integer(key, value)
-            else:
-                kwargs[key] = _number(key, value)
-        return cls(**kwargs)
+        return config_from_mapping(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping (lists, numbers) that :meth:`from_dict` reads back."""
         data = asdict(self)
         data["species"] = list(self.species)
         return data
+
+
+def check_species(species: Any) -> tuple[str, ...]:
+    """The species as a tuple of known, distinct element symbols, or ValueError."""
+    if isinstance(species, str):
+        raise ValueError(f"model config: species must be a list of element symbols, "
+                         f"got the string {species!r}")
+    species = tuple(species)
+    if not species:
+        raise ValueError("model config: 'species' must list at least one element")
+    bad = [s for s in species if s not in chemical_symbols[1:]]
+    if bad:
+        raise ValueError(f"model config: unknown element symbol(s) {bad}")
+    if len(set(species)) != len(species):
+        raise ValueError(f"model config: duplicate species in {list(species)}")
+    return species
+
+
+def config_from_mapping(cls: type, data: Mapping[str, Any]):
+    """A frozen config dataclass from a plain mapping (YAML, a model file's stored arguments).
+
+    Each value is converted by its field's annotation (``int``, ``float``,
+    ``bool``, ``str`` or ``tuple[T, ...]`` of those); unknown keys, a missing
+    ``species`` and values of the wrong kind raise ValueError naming the key.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"model config: must be a mapping of keys to values, got {type(data).__name__}")
+    known = {f.name: str(f.type) for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"model config: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    if "species" not in data:
+        raise ValueError("model config: 'species' is required")
+    kwargs = {}
+    for key, value in data.items():
+        kind = known[key]
+        if kind.startswith("tuple["):
+            item = kind[len("tuple["):].split(",")[0].strip()
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                if key == "species":
+                    check_species(value)
+                raise ValueError(f"model config: {key} must be a list, got {value!r}")
+            kwargs[key] = tuple(_scalar(f"{key}[{i}]", v, item) for i, v in enumerate(value))
+        else:
+            kwargs[key] = _scalar(key, value, kind)
+    return cls(**kwargs)
+
+
+def _scalar(key: str, value: Any, kind: str) -> Any:
+    if kind == "int":
+        return _integer(key, value)
+    if kind == "float":
+        return _number(key, value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"model config: {key}={value!r} is not true/false")
+        return value
+    return str(value)
 
 
 def _number(key: str, value: Any) -> float:
@@ -157,11 +188,10 @@ def build_model(
             torch.manual_seed(seed)
         model = FCNet(**_kwargs(config))
     model.config = config
-    _exact_wigner_3j(model)
     return model.to(device=device, dtype=dtype)
 
 
-def _exact_wigner_3j(model: torch.nn.Module) -> None:
+def exact_wigner_3j(model: torch.nn.Module) -> None:
     """Recompute e3nn's Wigner-3j buffers in float64.
 
     e3nn builds them in torch's default dtype (float32 here), which leaves

@@ -54,6 +54,7 @@ _import_e3nn()
 
 import e3nn  # noqa: E402
 from e3nn import o3  # noqa: E402
+from e3nn import nn as e3nn_nn  # noqa: E402
 from e3nn.nn import Gate  # noqa: E402
 
 
@@ -75,4 +76,4 @@ def plain_einsums():
         e3nn.set_optimization_defaults(**saved)
 
 
-__all__ = ["Gate", "o3", "plain_einsums"]
+__all__ = ["Gate", "e3nn_nn", "o3", "plain_einsums"]
