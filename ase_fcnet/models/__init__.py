@@ -1,4 +1,11 @@
-"""Model files bundled with the package (``ase_fcnet/models/*.pt``)."""
+"""Model files bundled with the package (``ase_fcnet/models/*.pt``).
+
+- ``sevennet-l3i5`` (the default): SevenNet-l3i5's weights in ase_fcnet's
+  ``nequip`` architecture, converted from the ``sevenn`` wheel (MIT licence,
+  ``LICENSE-SevenNet`` beside this file);
+- ``sevennet-0``: SevenNet-0 (11 Jul 2024), about 3× cheaper per call;
+- ``fcnet-small``: the distilled ``fcnet`` model, for the fastest quick looks.
+"""
 from __future__ import annotations
 
 import os
@@ -8,7 +15,10 @@ from typing import Any
 MODEL_DIR = Path(__file__).resolve().parent
 
 #: Name of the model used when none is given.
-DEFAULT_MODEL = "default"
+DEFAULT_MODEL = "sevennet-l3i5"
+
+#: Other names a bundled model answers to.
+ALIASES = {"default": DEFAULT_MODEL, "7net-l3i5": "sevennet-l3i5", "7net-0": "sevennet-0"}
 
 
 class NoModelError(FileNotFoundError):
@@ -23,6 +33,7 @@ def bundled_models() -> dict[str, Path]:
 def default_model_path(name: str = DEFAULT_MODEL) -> Path:
     """Path of a bundled model; a clear error when there is none."""
     models = bundled_models()
+    name = ALIASES.get(name, name)
     if name in models:
         return models[name]
     raise NoModelError(
@@ -34,7 +45,7 @@ def default_model_path(name: str = DEFAULT_MODEL) -> Path:
 
 
 def bundled_path(name: str | os.PathLike) -> Path | None:
-    """The bundled file of a bare model name (``"default"``), or None.
+    """The bundled file of a bare model name (``"sevennet-0"``, or an alias such as ``"default"``), or None.
 
     Only a single path part without a suffix can be a name; whether a file of
     that name exists somewhere is for the caller to weigh.
@@ -42,11 +53,11 @@ def bundled_path(name: str | os.PathLike) -> Path | None:
     path = Path(name)
     if len(path.parts) != 1 or path.suffix:
         return None
-    return bundled_models().get(path.name)
+    return bundled_models().get(ALIASES.get(path.name, path.name))
 
 
 def model_file(model: str | os.PathLike | None) -> Path:
-    """Where a model is: ``None`` is the default, a bare bundled name (``"default"``)
+    """Where a model is: ``None`` is the default, a bare bundled name (``"sevennet-0"``)
     is that bundled file, anything else is a path (checked by the loader).
 
     A file of that name in the working directory wins over a bundled name.
@@ -81,12 +92,14 @@ def describe_model(path: str | os.PathLike) -> dict[str, Any]:
     dict
         JSON-serialisable: ``name`` (file stem), ``path``, ``size_mb`` (file
         size, MB = 10^6 bytes), ``format_version``, ``package_version`` (the
-        ase_fcnet that saved it), ``species`` (element symbols, in model
-        order), ``cutoff`` (neighbour cutoff, Å), ``parameters`` (numbers
-        stored in the state dict: weights and buffers), and, when the
-        metadata has them, ``description`` (str), ``caution`` (str: how far
-        the measured accuracy is below its target), ``metrics`` (dict) and
-        ``model_card`` (str, e.g. a docs path).
+        ase_fcnet that saved it), ``architecture`` (registered name),
+        ``species`` (element symbols, in model order), ``cutoff`` (neighbour
+        cutoff, Å), ``parameters`` (numbers stored in the state dict: weights
+        and buffers), and, when the metadata has them, ``description`` (str),
+        ``caution`` (str: how far the measured accuracy is below its target),
+        ``metrics`` (dict), ``model_card`` (str, e.g. a docs path), ``dtype``
+        (the measured default precision), ``cost`` (dict: seconds per call),
+        ``smoothness`` (str), ``license``, ``citation`` and ``source`` (provenance).
 
     Raises
     ------
@@ -96,12 +109,12 @@ def describe_model(path: str | os.PathLike) -> dict[str, Any]:
         Not a readable model file, naming the file.
     """
     from ase_fcnet.model.checkpoint import ModelFileError, read_model_file
-    from ase_fcnet.model.config import ModelConfig
+    from ase_fcnet.model.registry import config_from_dict
 
     path = Path(path)
     data = read_model_file(path)
     try:
-        config = ModelConfig.from_dict(data["model_config"])
+        config = config_from_dict(data["architecture"], data["model_config"])
         parameters = sum(int(t.numel()) for t in data["state_dict"].values())
     except (ValueError, TypeError, AttributeError) as err:
         raise ModelFileError(f"{path}: invalid model file ({err})") from err
@@ -112,11 +125,13 @@ def describe_model(path: str | os.PathLike) -> dict[str, Any]:
         "size_mb": round(path.stat().st_size / 1e6, 3),
         "format_version": data["format_version"],
         "package_version": data.get("package_version"),
+        "architecture": data["architecture"],
         "species": list(config.species),
         "cutoff": config.cutoff,
         "parameters": parameters,
     }
-    for key in ("description", "caution", "metrics", "model_card"):
+    for key in ("description", "caution", "metrics", "model_card", "dtype", "cost",
+                "smoothness", "license", "citation", "source"):
         if metadata.get(key) is not None:
             info[key] = _jsonable(metadata[key])
     return info
