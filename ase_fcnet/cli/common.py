@@ -17,13 +17,14 @@ def echo(line: str) -> None:
 
 def model_options(func):
     """--model, --device and --dtype, shared by the commands that evaluate a model."""
-    func = click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
-                        show_default=True, help="Precision of the model and its derivatives.")(func)
+    func = click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+                        help="Precision of the model and its derivatives. Default: the "
+                             "model's measured choice (`fcnet models` shows it), else float64.")(func)
     func = click.option("--device", default="auto", show_default=True,
                         help="cpu, cuda, cuda:N, or auto (CUDA when available).")(func)
     func = click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-                        help="Model file (.pt) or a bundled model's name (`fcnet models` lists "
-                             "them). Default: the bundled default model.")(func)
+                        help="Model file (.pt) or a bundled model's name: sevennet-l3i5 "
+                             "(default), sevennet-0, fcnet-small (`fcnet models` lists them).")(func)
     return func
 
 

@@ -66,12 +66,16 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
 
     echo(f"[1/4] reading {structure}")
     atoms = read_structure(structure, index)
-    echo(f"[2/4] loading model {model_path or '(bundled default)'}")
+    from ase_fcnet.models import DEFAULT_MODEL
+
+    model_name = str(model_path) if model_path else DEFAULT_MODEL
+    echo(f"[2/4] loading model {model_name}" + ("" if model_path else " (bundled default)"))
     calc = load_calculator(model_path, device, dtype)
     check_structure(atoms, structure, calc.species, calc.model.cutoff)
     species = calc.species
     known = ", ".join(species) if len(species) <= 8 else \
         f"{len(species)} elements ({species[0]}–{species[-1]}; `fcnet models` lists them)"
+    dtype = str(calc.dtype).replace("torch.", "")
     echo(f"      {atoms.get_chemical_formula()} ({len(atoms)} atoms); model elements {known}; "
          f"device {calc.device}, {dtype}")
     relax_info = None
@@ -94,7 +98,7 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
         raise click.ClickException(f"{structure}: {err}") from err
     result.summary.update({
         "structure_file": str(structure),
-        "model": str(model_path) if model_path else "bundled default",
+        "model": model_name,
         "model_caution": calc.model.metadata.get("caution"),
         "model_elements": calc.species,
         "device": str(calc.device),

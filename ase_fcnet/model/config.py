@@ -188,6 +188,7 @@ def build_model(
             torch.manual_seed(seed)
         model = FCNet(**_kwargs(config))
     model.config = config
+    exact_wigner_3j(model)
     return model.to(device=device, dtype=dtype)
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ase_fcnet.graph import AtomicGraph, edge_vectors
-from ase_fcnet.model.config import check_species, config_from_mapping
+from ase_fcnet.model.config import check_species, config_from_mapping, exact_wigner_3j
 from ase_fcnet.nn._e3nn import o3, plain_einsums
 from ase_fcnet.nn.nequip import ACTIVATIONS, NequIPInteraction, TrainableBessel, XPLORSwitch
 from ase_fcnet.nn.radial import PolynomialEnvelope
@@ -237,6 +237,9 @@ def build_nequip(config: NequIPConfig, dtype: torch.dtype = torch.float64,
                  device: torch.device | str | None = None, seed: int | None = None) -> NequIPNet:
     """Build a :class:`NequIPNet` (float64 by default; torch's default dtype untouched).
 
+    Wigner-3j buffers are recomputed in float64 (e3nn builds them in torch's
+    default dtype), so a float64 model is exactly equivariant.
+
     Parameters
     ----------
     config : NequIPConfig
@@ -250,4 +253,5 @@ def build_nequip(config: NequIPConfig, dtype: torch.dtype = torch.float64,
             torch.manual_seed(seed)
         model = NequIPNet(config)
     model.config = config
+    exact_wigner_3j(model)
     return model.to(device=device, dtype=dtype)

@@ -65,14 +65,8 @@ def config_from_dict(name: str, data: Mapping[str, Any]):
 
 def build(config: Any, dtype: torch.dtype = torch.float64,
           device: torch.device | str | None = None, seed: int | None = None) -> torch.nn.Module:
-    """Build the model a typed config describes (its architecture from the config's type).
-
-    Wigner-3j buffers are recomputed in float64 (e3nn builds them in torch's
-    default dtype), so a float64 model is exactly equivariant.
-    """
+    """Build the model a typed config describes (its architecture from the config's type)."""
     for arch in ARCHITECTURES.values():
         if type(config) is arch.config_class:
-            model = arch.builder(config, dtype=torch.float64, device=device, seed=seed)
-            exact_wigner_3j(model)
-            return model.to(device=device, dtype=dtype)
+            return arch.builder(config, dtype=dtype, device=device, seed=seed)
     raise TypeError(f"no registered architecture has a config of type {type(config).__name__}")

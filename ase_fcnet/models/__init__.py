@@ -17,8 +17,13 @@ MODEL_DIR = Path(__file__).resolve().parent
 #: Name of the model used when none is given.
 DEFAULT_MODEL = "sevennet-l3i5"
 
-#: Other names a bundled model answers to.
-ALIASES = {"default": DEFAULT_MODEL, "7net-l3i5": "sevennet-l3i5", "7net-0": "sevennet-0"}
+#: Other names a bundled model answers to (``"default"`` is always :data:`DEFAULT_MODEL`).
+ALIASES = {"7net-l3i5": "sevennet-l3i5", "7net-0": "sevennet-0"}
+
+
+def canonical_name(name: str) -> str:
+    """A bundled model's own name for ``name`` (aliases and ``"default"`` resolved)."""
+    return DEFAULT_MODEL if name == "default" else ALIASES.get(name, name)
 
 
 class NoModelError(FileNotFoundError):
@@ -30,10 +35,10 @@ def bundled_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(MODEL_DIR.glob("*.pt"))}
 
 
-def default_model_path(name: str = DEFAULT_MODEL) -> Path:
+def default_model_path(name: str = "default") -> Path:
     """Path of a bundled model; a clear error when there is none."""
     models = bundled_models()
-    name = ALIASES.get(name, name)
+    name = canonical_name(name)
     if name in models:
         return models[name]
     raise NoModelError(
@@ -53,7 +58,7 @@ def bundled_path(name: str | os.PathLike) -> Path | None:
     path = Path(name)
     if len(path.parts) != 1 or path.suffix:
         return None
-    return bundled_models().get(ALIASES.get(path.name, path.name))
+    return bundled_models().get(canonical_name(path.name))
 
 
 def model_file(model: str | os.PathLike | None) -> Path:

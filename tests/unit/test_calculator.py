@@ -156,8 +156,10 @@ def test_model_from_file_and_bad_model(model, tmp_path, sic_cubic, helpers):
     save_model(model, tmp_path / "m.pt")
     atoms = _with_calc(sic_cubic, FCNetCalculator(str(tmp_path / "m.pt"), device="cpu"))
     assert atoms.get_potential_energy() == pytest.approx(helpers.energy(model, sic_cubic), rel=1e-14)
-    with pytest.raises(TypeError, match="FCNet"):
+    with pytest.raises(TypeError, match="ase_fcnet model, got dict"):
         FCNetCalculator(model={"not": "a model"}, device="cpu")
+    with pytest.raises(TypeError, match="registered architecture"):
+        FCNetCalculator(model=torch.nn.Linear(2, 2), device="cpu")
 
 
 def test_structure_errors_surface_through_calculator(calc):

@@ -26,6 +26,7 @@ def model_dir(tmp_path, tiny, monkeypatch):
     save_model(tiny, tmp_path / "default.pt", metadata=METADATA)
     save_model(tiny, tmp_path / "another.pt")
     monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(ase_fcnet.models, "DEFAULT_MODEL", "default")
     return tmp_path
 
 
@@ -98,3 +99,30 @@ def test_bad_file_is_a_one_line_error(tmp_path, content):
 def test_missing_file(tmp_path):
     result = run([str(tmp_path / "nope.pt")])
     assert result.exit_code == 1 and "nope.pt" in result.output
+
+
+def test_convert_sevennet_writes_a_loadable_file(tmp_path):
+    pytest.importorskip("sevenn")
+    from ase_fcnet.model import load_model, read_model_file
+
+    out = tmp_path / "zero.pt"
+    result = run(["convert-sevennet", "sevennet-0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "89 elements" in result.output and "stored as float32" in result.output
+    data = read_model_file(out)
+    assert data["architecture"] == "nequip" and data["format_version"] == 2
+    assert data["metadata"]["source"]["checkpoint"] == "7net-0"
+    assert len(data["metadata"]["source"]["sha256"]) == 64
+    assert load_model(out).species[0] == "Ac"
+    again = run(["convert-sevennet", "sevennet-0", "--out", str(out)])
+    assert again.exit_code != 0 and "--force" in again.output
+    described = run([str(out)])
+    assert described.exit_code == 0 and "nequip" in described.output
+
+
+def test_convert_sevennet_unknown_name_is_one_clear_line(tmp_path):
+    pytest.importorskip("sevenn")
+    result = run(["convert-sevennet", "not-a-model", "--out", str(tmp_path / "x.pt")])
+    assert result.exit_code != 0
+    assert "not-a-model" in result.output and "sevennet-l3i5" in result.output
+    assert not (tmp_path / "x.pt").exists()

@@ -62,7 +62,9 @@ def test_file_is_plain_dict(model, tmp_path):
     save_model(model, tmp_path / "m.pt")
     data = torch.load(tmp_path / "m.pt", weights_only=True)
     assert data["format_version"] == FORMAT_VERSION
-    assert set(data) == {"format_version", "package_version", "model_config", "state_dict", "metadata"}
+    assert set(data) == {"format_version", "package_version", "architecture", "model_config",
+                         "state_dict", "metadata"}
+    assert data["architecture"] == "fcnet"
     assert ModelConfig.from_dict(data["model_config"]) == model.config
 
 
@@ -199,3 +201,42 @@ def test_build_model_seed_is_reproducible_and_private(tiny_config):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
     assert a.config is tiny_config and a.species == ["Si", "C"] and a.cutoff == tiny_config.cutoff
+
+
+def test_format_1_files_read_as_fcnet(model, tmp_path):
+    data = model_to_dict(model)
+    data["format_version"] = 1
+    del data["architecture"]
+    torch.save(data, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert loaded.config == model.config
+    assert read_model_file(tmp_path / "old.pt")["architecture"] == "fcnet"
+
+
+def test_unknown_architecture_and_newer_format_are_named(model, tmp_path):
+    data = model_to_dict(model)
+    torch.save({**data, "architecture": "transformer"}, tmp_path / "a.pt")
+    with pytest.raises(ModelFileError, match="architecture 'transformer'.*fcnet.*nequip"):
+        read_model_file(tmp_path / "a.pt")
+    torch.save({**data, "format_version": FORMAT_VERSION + 1}, tmp_path / "b.pt")
+    with pytest.raises(ModelFileError, match=f"format {FORMAT_VERSION + 1}.*Upgrade"):
+        read_model_file(tmp_path / "b.pt")
+    torch.save({**data, "format_version": "2"}, tmp_path / "c.pt")
+    with pytest.raises(ModelFileError, match="not a positive integer"):
+        read_model_file(tmp_path / "c.pt")
+
+
+def test_nequip_model_round_trips(tmp_path):
+    from ase_fcnet.model.nequip import NequIPConfig
+    from ase_fcnet.model.registry import build
+
+    config = NequIPConfig(species=("Na", "Cl"), cutoff=4.0, node_irreps=("4x0e", "4x0e+2x1e", "4x0e"),
+                          denominators=(2.0, 2.0), cutoff_function="xplor", cutoff_on=3.5,
+                          modalities=("A", "B"), modality="B", modal_inputs=("interaction_in", "readout"))
+    model = build(config, seed=1)
+    save_model(model, tmp_path / "n.pt")
+    data = read_model_file(tmp_path / "n.pt")
+    assert data["architecture"] == "nequip" and NequIPConfig.from_dict(data["model_config"]) == config
+    loaded = load_model(tmp_path / "n.pt")
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k

@@ -1,4 +1,4 @@
-"""The bundled default model: loads offline with no model argument, knows the documented elements,
+"""The bundled distilled model ``fcnet-small``: loads offline by name, knows the documented elements,
 gives finite, symmetric, sum-rule-respecting force constants, rejects unknown elements by name, and
 carries its measured accuracy (a caution while it is below target) into Python and the CLI."""
 
@@ -34,16 +34,16 @@ def _structures():
 
 
 def _info():
-    return next(i for i in ase_fcnet.models.describe_bundled() if i["name"] == "default")
+    return next(i for i in ase_fcnet.models.describe_bundled() if i["name"] == "fcnet-small")
 
 
-def test_default_model_is_bundled_with_the_documented_elements_and_metrics():
+def test_fcnet_small_is_bundled_with_the_documented_elements_and_metrics():
     models = ase_fcnet.models.bundled_models()
-    assert "default" in models
-    path = models["default"]
+    assert "fcnet-small" in models
+    path = models["fcnet-small"]
     assert path.parent == ase_fcnet.models.MODEL_DIR and path.stat().st_size < 10e6
     info = _info()
-    assert info["default"] is True
+    assert info["default"] is False and info["architecture"] == "fcnet"
     assert info["species"] == list(ELEMENTS)
     assert info["model_card"] == "docs/default_model.md"
     card = (ROOT / info["model_card"]).read_text()
@@ -67,11 +67,12 @@ def test_the_caution_states_the_measured_error_while_above_target():
 def calc():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelCautionWarning)
-        return FCNetCalculator()  # no model: the bundled default, float64
+        return FCNetCalculator("fcnet-small")  # by name, float64
 
 
-def test_no_model_argument_loads_the_default(calc):
-    assert calc.species == list(ELEMENTS)
+def test_the_name_loads_it_in_float64(calc):
+    assert calc.species == list(ELEMENTS) and calc.dtype.is_floating_point
+    assert str(calc.dtype) == "torch.float64"
 
 
 @pytest.mark.parametrize("name,atoms", list(_structures()), ids=[n for n, _ in _structures()])
@@ -100,15 +101,15 @@ def test_elements_outside_the_model_are_named(calc, symbol):
         atoms.get_potential_energy()
 
 
-def test_fcnet_phonons_runs_without_a_model_option(tmp_path):
+def test_fcnet_phonons_runs_with_model_fcnet_small(tmp_path):
     cif = tmp_path / "NaCl.cif"
     bulk("NaCl", "rocksalt", a=5.64).write(cif)
     out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["phonons", str(cif), "--out", str(out),
+    res = CliRunner().invoke(main, ["phonons", str(cif), "--out", str(out), "--model", "fcnet-small",
                                     "--supercell", "2", "2", "2", "--mesh", "10"])
     assert res.exit_code == 0, res.output
     assert "64 elements" in res.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == "bundled default" and summary["n_atoms_supercell"] == 16
+    assert summary["n_atoms_supercell"] == 16
     assert summary["model_caution"] == _info().get("caution")
     assert (out / "band_dos.png").is_file() and (out / "thermal_properties.png").is_file()
