@@ -112,8 +112,10 @@ class FCNetCalculator(Calculator):
         return list(self.model.species)
 
     def _graph(self, atoms: Atoms):
+        # positions, cell and derivatives in float64 whatever the model's dtype: the
+        # model casts edge vectors to its own precision (r_j − r_i stays exact)
         return atoms_to_graph(atoms, self.model.cutoff, self.model.species,
-                              dtype=self.dtype, device=self.device)
+                              dtype=torch.float64, device=self.device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -161,7 +163,7 @@ class FCNetCalculator(Calculator):
         if vectors.ndim != 3 or vectors.shape[1:] != (len(atoms), 3):
             raise ValueError(f"vectors must have shape (K, {len(atoms)}, 3), got {vectors.shape}")
         graph = self._graph(atoms)
-        v = torch.as_tensor(vectors, dtype=self.dtype, device=self.device)
+        v = torch.as_tensor(vectors, dtype=torch.float64, device=self.device)
         out = hessian_vector_products(self.model, graph, v, self.hessian_chunk, progress)
         return out.cpu().numpy().astype(float)
 

@@ -35,7 +35,7 @@ def energy_forces_stress(
 
     Parameters
     ----------
-    model : FCNet
+    model : torch.nn.Module — a model of any registered architecture
     graph : AtomicGraph
         B structures, N atoms in all.
     forces, stress : bool
@@ -119,7 +119,7 @@ def hessian_vector_products(
 
     Parameters
     ----------
-    model : FCNet
+    model : torch.nn.Module — a model of any registered architecture
     graph : AtomicGraph
         N atoms in B structures. The Hessian of a batch is block-diagonal,
         so one vector can probe every structure of the batch at once.

@@ -94,12 +94,14 @@ class FCNet(nn.Module):
         -------
         Tensor, shape (N,), eV
         """
-        vec = edge_vectors(positions, cell, edge_index, shifts, batch)
+        dtype = self.reference_energies.dtype
+        # edge vectors in the inputs' precision, then the model's (see NequIPNet)
+        vec = edge_vectors(positions, cell, edge_index, shifts, batch).to(dtype)
         r = torch.linalg.norm(vec, dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
         basis = self.basis(r)
         env = self.envelope(r)
-        onehot = nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
+        onehot = nn.functional.one_hot(species, len(self.species)).to(dtype)
         h = self.embedding(onehot)
         for layer in self.layers:
             h = layer(h, onehot, edge_index, sh, basis, env)

@@ -188,8 +188,9 @@ class NequIPNet(nn.Module):
 
         Parameters
         ----------
-        positions : Tensor, shape (N, 3), Å
-        cell : Tensor, shape (B, 3, 3), Å
+        positions : Tensor, shape (N, 3), Å — any float dtype (float64 keeps
+            edge vectors exact in a float32 model)
+        cell : Tensor, shape (B, 3, 3), Å — the dtype of ``positions``
         species : Tensor, shape (N,), long
         edge_index : Tensor, shape (2, E), long
         shifts : Tensor, shape (E, 3)
@@ -197,14 +198,17 @@ class NequIPNet(nn.Module):
 
         Returns
         -------
-        Tensor, shape (N,), eV
+        Tensor, shape (N,), eV, in the model's dtype
         """
-        vec = edge_vectors(positions, cell, edge_index, shifts, batch)
+        dtype = self.reference_energies.dtype
+        # edge vectors in the inputs' precision (float64 from ASE), then the model's:
+        # r_j − r_i in float32 would lose ~1e-6 Å to cancellation
+        vec = edge_vectors(positions, cell, edge_index, shifts, batch).to(dtype)
         r = torch.linalg.norm(vec, dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
         embedding = self.basis(r) * self.switch(r)[:, None]
-        h = nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
-        modal = self.modal_onehot.to(positions.dtype).expand(h.shape[0], -1)
+        h = nn.functional.one_hot(species, len(self.species)).to(dtype)
+        modal = self.modal_onehot.to(dtype).expand(h.shape[0], -1)
         if "embedding" in self.modal_inputs:
             h = torch.cat([h, modal], dim=1)
         h = self.embedding(h)

@@ -7,8 +7,8 @@ Writes ``ase_fcnet/models/sevennet-l3i5.pt`` and ``sevennet-0.pt``: the
 weights of the sevenn wheel's checkpoints (float32 numbers, stored as
 float32: nothing is rounded), their provenance, licence and citation, and the
 measured numbers of ``docs/sevennet/metrics.json`` when that file exists
-(written by ``examples/sevennet/measure.py``): recommended dtype, cost per
-call and accuracy against DFT. ``fcnet models`` shows them.
+(written by ``examples/sevennet/measure.py``): recommended dtype and accuracy
+against DFT. ``fcnet models`` shows them.
 """
 from __future__ import annotations
 
@@ -40,9 +40,8 @@ def main() -> None:
             "smoothness": SMOOTHNESS[name],
             "dtype": info.get("dtype", "float64"),
         })
-        for key in ("metrics", "cost"):
-            if key in info:
-                metadata[key] = info[key]
+        if "metrics" in info:
+            metadata["metrics"] = info["metrics"]
         out = MODELS / f"{name}.pt"
         save_model(model.float(), out, metadata=metadata)
         print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")

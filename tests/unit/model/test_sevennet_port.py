@@ -1,11 +1,14 @@
 """The converted SevenNet models against sevenn's own implementation on the same weights.
 
-Energies, forces and stress agree to ≤ 1e-8 relative in float64 and ≤ 1e-5
-in float32 (sevenn's shipped precision) on triclinic cells, cells small
-enough to see several periodic images of each atom, many elements at once,
-and pairs just inside and just outside the cutoff (and at the XPLOR switch's
-inner radius). Relative errors of forces and stress are taken against the
-largest component.
+Energies, forces and stress agree to ≤ 1e-8 relative in float64 on triclinic
+cells, cells small enough to see several periodic images of each atom, many
+elements at once, and pairs just inside and just outside the cutoff (and at
+the XPLOR switch's inner radius); in float32 (sevenn's shipped precision) to
+≤ 1e-5 on the dense cells. Where forces or stress are small (the near-cutoff
+and one-atom cells) float32 rounding alone moves sevenn's own result up to
+4e-5 from the exact (float64) one, so there the test asks that ours in
+float32 is as close to the exact result as sevenn's (within 2× + 1e-5).
+Relative errors of forces and stress are taken against the largest component.
 """
 from __future__ import annotations
 
@@ -85,6 +88,18 @@ def converted():
 
 
 @pytest.fixture(scope="module")
+def reference32():
+    cache = {}
+
+    def get(sevenn_name, modality):
+        if (sevenn_name, modality) not in cache:
+            cache[sevenn_name, modality] = float32_calculator(sevenn_name, modality)
+        return cache[sevenn_name, modality]
+
+    return get
+
+
+@pytest.fixture(scope="module")
 def reference64():
     cache = {}
 
@@ -119,15 +134,33 @@ def test_float64_equals_sevenn(converted, reference64, name, sevenn_name, modali
     assert max(errors) <= 1e-8, errors
 
 
-@pytest.mark.parametrize("name,sevenn_name,modality", MODELS[:3])
+def _sevenn32(calc, atoms):
+    atoms = atoms.copy()
+    atoms.calc = calc
+    return atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+
+
+@pytest.mark.parametrize("name,sevenn_name,modality", MODELS)
 @pytest.mark.parametrize("structure", ["triclinic", "many_elements"])
-def test_float32_equals_sevenn_calculator(converted, name, sevenn_name, modality, structure):
+def test_float32_equals_sevenn_calculator(converted, reference32, name, sevenn_name, modality,
+                                         structure):
     atoms = STRUCTURES[structure]()
-    ref_atoms = atoms.copy()
-    ref_atoms.calc = float32_calculator(sevenn_name, modality)
-    ref = ref_atoms.get_potential_energy(), ref_atoms.get_forces(), ref_atoms.get_stress()
+    ref = _sevenn32(reference32(sevenn_name, modality), atoms)
     errors = _relative(_ours(converted(name, modality), atoms, "float32"), ref)
     assert max(errors) <= 1e-5, errors
+
+
+@pytest.mark.parametrize("name,sevenn_name,modality", MODELS[:2])
+@pytest.mark.parametrize("structure", ["near_cutoff", "small_cell_images"])
+def test_float32_as_exact_as_sevenn(converted, reference32, reference64, name, sevenn_name,
+                                    modality, structure):
+    atoms = STRUCTURES[structure]()
+    model, cutoff = reference64(sevenn_name)
+    exact = evaluate_float64(model, cutoff, atoms, modality)
+    theirs = _relative(_sevenn32(reference32(sevenn_name, modality), atoms), exact)
+    ours = _relative(_ours(converted(name, modality), atoms, "float32"), exact)
+    for o, t in zip(ours, theirs):
+        assert o <= 2 * t + 1e-5, (ours, theirs)
 
 
 def test_converted_model_refuses_unknown_element(converted):
