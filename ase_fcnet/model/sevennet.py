@@ -189,7 +189,7 @@ def convert_sevennet(name_or_path: str | os.PathLike, modality: str | None = Non
     new["reference_energies"] = shift.expand(n).clone() if shift.numel() == 1 else shift
     new["energy_scale"] = scale.expand(n).clone() if scale.numel() == 1 else scale
     missing = [k for k in ours if k not in new and not k.endswith(("output_mask", "gate.mul.weight"))
-               and "_w3j_" not in k and not k.endswith(("tp.weight", ".bias"))]
+               and not k.endswith(".bias")]
     if missing:
         raise ConversionError(f"{label}: no SevenNet weights for {missing}")
     model.load_state_dict({**ours, **new})

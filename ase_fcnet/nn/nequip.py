@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ase_fcnet.nn._e3nn import Gate, e3nn_nn, o3
+from ase_fcnet.nn.edge_tp import EdgeTensorProduct
 
 #: Activation functions by name (configs and model files store names).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -178,8 +179,7 @@ class NequIPInteraction(nn.Module):
         scalar_out = all(ir.l == 0 for _, ir in self.irreps_out)
         irreps_mid, instructions = convolution_paths(self.irreps_in, irreps_sh,
                                                      self.irreps_out.lmax, scalar_out)
-        self.tp = o3.TensorProduct(self.irreps_in, irreps_sh, irreps_mid, instructions,
-                                   shared_weights=False, internal_weights=False)
+        self.tp = EdgeTensorProduct(self.irreps_in, irreps_sh, irreps_mid, instructions)
         self.radial = e3nn_nn.FullyConnectedNet(list(radial_layers) + [self.tp.weight_numel],
                                                 activation(radial_activation))
         self.register_buffer("denominator", torch.tensor(float(denominator), dtype=torch.float64))
@@ -205,8 +205,11 @@ class NequIPInteraction(nn.Module):
         i, j = edge_index
         skip = self.self_connection(h)
         x = self.linear_in(torch.cat([h, modal], dim=1) if self.modal_in else h)
-        msg = self.tp(x.index_select(0, j), edge_sh, self.radial(edge_embedding))
-        agg = torch.zeros(h.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device)
-        agg = agg.index_add(0, i, msg) / self.denominator
+        def gather(block: torch.Tensor) -> torch.Tensor:
+            zeros = torch.zeros(h.shape[0], block.shape[1], dtype=block.dtype, device=block.device)
+            return zeros.index_add(0, i, block)
+
+        agg = self.tp(x.index_select(0, j), edge_sh, self.radial(edge_embedding), reduce=gather)
+        agg = agg / self.denominator
         x = self.linear_out(torch.cat([agg, modal], dim=1) if self.modal_out else agg)
         return self.gate(x + skip)
