@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ase_fcnet.graph import AtomicGraph, edge_vectors
+from ase_fcnet.graph import edge_vectors
+from ase_fcnet.model.base import EnergyModel
 from ase_fcnet.nn import BesselBasis, EquivariantAttention, PolynomialEnvelope
 from ase_fcnet.nn._e3nn import o3
 
@@ -18,7 +19,7 @@ def hidden_irreps(scalar_channels: int, tensor_channels: int, l_max: int) -> o3.
     return o3.Irreps("+".join(parts))
 
 
-class FCNet(nn.Module):
+class FCNet(EnergyModel):
     """E(3)-equivariant graph attention energy model.
 
     Total energy E = Σ_i [ε(h_i) + e_ref(Z_i)]: per-atom energies read out from
@@ -107,27 +108,3 @@ class FCNet(nn.Module):
             h = layer(h, onehot, edge_index, sh, basis, env)
         eps = self.readout(h).squeeze(-1)
         return self.energy_scale * eps + self.reference_energies[species]
-
-    def forward(
-        self,
-        positions: torch.Tensor,
-        cell: torch.Tensor,
-        species: torch.Tensor,
-        edge_index: torch.Tensor,
-        shifts: torch.Tensor,
-        batch: torch.Tensor,
-    ) -> torch.Tensor:
-        """Total energy of each structure; arguments as :meth:`atomic_energies`.
-
-        Returns
-        -------
-        Tensor, shape (B,), eV
-        """
-        e_atom = self.atomic_energies(positions, cell, species, edge_index, shifts, batch)
-        out = torch.zeros(cell.shape[0], dtype=e_atom.dtype, device=e_atom.device)
-        return out.index_add(0, batch, e_atom)
-
-    def energy(self, graph: AtomicGraph) -> torch.Tensor:
-        """Total energies of a graph batch, Tensor shape (B,), eV."""
-        return self(graph.positions, graph.cell, graph.species, graph.edge_index,
-                    graph.shifts, graph.batch)

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ase_fcnet.graph import AtomicGraph, edge_vectors
+from ase_fcnet.graph import edge_vectors
+from ase_fcnet.model.base import EnergyModel
 from ase_fcnet.model.config import check_species, config_from_mapping, exact_wigner_3j
 from ase_fcnet.nn._e3nn import o3, plain_einsums
 from ase_fcnet.nn.nequip import ACTIVATIONS, NequIPInteraction, TrainableBessel, XPLORSwitch
@@ -131,7 +132,7 @@ class NequIPConfig:
                 for f in fields(self)}
 
 
-class NequIPNet(nn.Module):
+class NequIPNet(EnergyModel):
     """NequIP-convolution energy model; arguments as :class:`NequIPConfig`.
 
     Per-atom energy ε_i = s(Z_i) · (W₂ W₁ h_i) + e_ref(Z_i) from the final
@@ -218,23 +219,6 @@ class NequIPNet(nn.Module):
             h = torch.cat([h, modal], dim=1)
         eps = self.readout_out(self.readout_hidden(h)).squeeze(-1)
         return self.energy_scale[species] * eps + self.reference_energies[species]
-
-    def forward(self, positions: torch.Tensor, cell: torch.Tensor, species: torch.Tensor,
-                edge_index: torch.Tensor, shifts: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        """Total energy of each structure; arguments as :meth:`atomic_energies`.
-
-        Returns
-        -------
-        Tensor, shape (B,), eV
-        """
-        e_atom = self.atomic_energies(positions, cell, species, edge_index, shifts, batch)
-        out = torch.zeros(cell.shape[0], dtype=e_atom.dtype, device=e_atom.device)
-        return out.index_add(0, batch, e_atom)
-
-    def energy(self, graph: AtomicGraph) -> torch.Tensor:
-        """Total energies of a graph batch, Tensor shape (B,), eV."""
-        return self(graph.positions, graph.cell, graph.species, graph.edge_index,
-                    graph.shifts, graph.batch)
 
 
 def build_nequip(config: NequIPConfig, dtype: torch.dtype = torch.float64,

@@ -1,0 +1,47 @@
+"""What every energy model shares: per-atom energies summed per structure."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ase_fcnet.graph import AtomicGraph
+
+
+class EnergyModel(nn.Module):
+    """Base of the registered architectures: a subclass defines :meth:`atomic_energies`.
+
+    Attributes a subclass sets: ``species`` (list of str), ``cutoff`` (Å),
+    ``energy_scale`` (eV) and ``reference_energies`` (per species, eV).
+    """
+
+    def atomic_energies(self, positions: torch.Tensor, cell: torch.Tensor, species: torch.Tensor,
+                        edge_index: torch.Tensor, shifts: torch.Tensor,
+                        batch: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies, Tensor shape (N,), eV (arguments as :meth:`forward`)."""
+        raise NotImplementedError
+
+    def forward(self, positions: torch.Tensor, cell: torch.Tensor, species: torch.Tensor,
+                edge_index: torch.Tensor, shifts: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """Total energy of each structure.
+
+        Parameters
+        ----------
+        positions : Tensor, shape (N, 3), Å
+        cell : Tensor, shape (B, 3, 3), Å
+        species : Tensor, shape (N,), long — index into ``species``
+        edge_index : Tensor, shape (2, E), long — (centre i, neighbour j)
+        shifts : Tensor, shape (E, 3) — integer image shifts
+        batch : Tensor, shape (N,), long — structure of each atom
+
+        Returns
+        -------
+        Tensor, shape (B,), eV
+        """
+        e_atom = self.atomic_energies(positions, cell, species, edge_index, shifts, batch)
+        out = torch.zeros(cell.shape[0], dtype=e_atom.dtype, device=e_atom.device)
+        return out.index_add(0, batch, e_atom)
+
+    def energy(self, graph: AtomicGraph) -> torch.Tensor:
+        """Total energies of a graph batch, Tensor shape (B,), eV."""
+        return self(graph.positions, graph.cell, graph.species, graph.edge_index,
+                    graph.shifts, graph.batch)
