@@ -10,7 +10,7 @@ import click
 from ase_fcnet.fileio import atomic_write_text
 
 from ase_fcnet.cli.common import echo
-from ase_fcnet.training.config import describe_config
+from ase_fcnet.training.config import architecture_of, describe_config
 
 
 def _epilog() -> str:
@@ -49,7 +49,10 @@ def train(config, resume, device, progress):
     if progress is not None:
         cfg.training.progress = progress
     report = echo if os.environ.get("RANK", "0") == "0" else (lambda line: None)
-    report(f"training: species {', '.join(cfg.model.species)}; data "
+    species = cfg.model.species
+    names = ", ".join(species) if len(species) <= 12 else f"{len(species)} elements"
+    init = f"; fine-tuning {cfg.training.init_model}" if cfg.training.init_model else ""
+    report(f"training: {architecture_of(cfg.model)} model, species {names}{init}; data "
            f"{', '.join(cfg.data.paths)}; output {cfg.training.output_dir}")
     try:
         result = run_training(cfg, resume=resume)

@@ -1,4 +1,4 @@
-"""Training FCNet models on phonopy data: config, losses, trainer, evaluation.
+"""Training models (any registered architecture) on phonopy data: config, losses, trainer, evaluation.
 
 Public API
 ----------

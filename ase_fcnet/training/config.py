@@ -1,8 +1,11 @@
 """Typed training configuration, read from YAML in exactly one place.
 
-A training YAML has the sections ``model`` (the keys of
-:class:`ase_fcnet.model.ModelConfig`), ``data``, ``loss``, ``optimizer``,
-``schedule`` and ``training``. :meth:`TrainConfig.from_yaml` turns it into
+A training YAML has the sections ``model`` (``architecture``, a name in
+:data:`ase_fcnet.model.registry.ARCHITECTURES`, ``fcnet`` by default, and the
+keys of that architecture's config class), ``data``, ``loss``, ``optimizer``,
+``schedule`` and ``training``. The model section may be left out when
+``training.init_model`` names the model to start from: its architecture and
+config are then the init model's. :meth:`TrainConfig.from_yaml` turns it into
 typed values; unknown keys and values of the wrong type raise ``ValueError``
 naming the section and key. :func:`describe_config` prints every key with its
 type, default and meaning (``fcnet train --help``).
@@ -19,7 +22,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ase_fcnet.model import ModelConfig
+from ase_fcnet.model import registry
 from ase_fcnet.training.fields import convert, type_name
 
 
@@ -105,6 +108,13 @@ class OptimizerConfig:
     ema_decay: float = _key(0.99, "Decay of the exponential moving average of the weights used "
                             "for validation and the saved model; 0 disables the average.",
                             "float", low=0.0, high=0.999999)
+    backbone_lr_factor: float = _key(1.0, "Fine-tuning: the backbone's learning rate is lr times "
+                                     "this factor. The head (every parameter whose name starts "
+                                     "with 'readout', i.e. the energy readout, and the per-species "
+                                     "'reference_energies') keeps lr; everything else (radial "
+                                     "basis, species embedding, interaction layers) is the "
+                                     "backbone. 1: one rate for all.", "float", low=0.0,
+                                     low_open=True)
 
 
 @dataclass
@@ -140,34 +150,51 @@ class RunConfig:
                              low=0.0, low_open=True)
     progress: bool = _key(True, "Show a tqdm progress bar with running metrics.", "bool")
     init_model: str | None = _key(None, "Fine-tuning: start from the weights of this model file, "
-                                  "or of a bundled model by name (default; its architecture "
-                                  "must equal the model section); the energy "
-                                  "scale is kept and the per-species reference energies are "
-                                  "re-fitted to the new data. Relative to the YAML file's folder.",
-                                  "optional_str")
+                                  "or of a bundled model by name (sevennet-l3i5, sevennet-0, "
+                                  "fcnet-small, default). Leave the model section out to take "
+                                  "the architecture and its config from this model; a model "
+                                  "section given must equal them. The energy scale is kept and "
+                                  "the per-species reference energies are re-fitted to the new "
+                                  "data. Relative to the YAML file's folder.", "optional_str")
+    freeze: list = _key([], "Parameters not trained, by name prefix: 'embedding', 'layers.0' "
+                        "(a whole block), 'layers.0.tp' or a full parameter name; a prefix "
+                        "matches at a '.' boundary ('layers.1' is not 'layers.10'). A prefix "
+                        "that matches no parameter is an error naming it.", "str_list")
 
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "loss": LossConfig, "optimizer": OptimizerConfig,
     "schedule": ScheduleConfig, "training": RunConfig,
 }
-_MODEL_KINDS = {"species": "str_list", "cutoff": "float"}
+#: Architecture of a model section without an ``architecture`` key.
+DEFAULT_ARCHITECTURE = "fcnet"
+#: Readable names of the field annotations of the architectures' config classes.
+_ANNOTATION_NAMES = {
+    "int": "integer", "float": "number", "bool": "true/false", "str": "string",
+    "tuple[str, ...]": "list of strings", "tuple[int, ...]": "list of integers",
+    "tuple[float, ...]": "list of numbers",
+}
 
 
-def _model_help() -> dict[str, str]:
-    """Key descriptions from the numpy docstring of :class:`ModelConfig`."""
-    doc = ModelConfig.__doc__ or ""
+def _model_help(config_class: type) -> dict[str, str]:
+    """Key descriptions from the numpy docstring of an architecture's config class.
+
+    An entry may describe several keys (``act_scalars, act_gates : tuple of str``).
+    """
+    doc = config_class.__doc__ or ""
     out: dict[str, str] = {}
-    for match in re.finditer(r"^    (\w+) : ([^\n]*)\n((?:        [^\n]*\n?)+)", doc, re.M):
+    for match in re.finditer(r"^    (\w+(?:, \w+)*) : ([^\n]*)\n((?:        [^\n]*\n?)+)", doc, re.M):
         text = " ".join(line.strip() for line in match.group(3).splitlines())
-        out[match.group(1)] = text
+        for name in match.group(1).split(", "):
+            out[name] = text
     return out
 
 
-def _unknown(key: str, where: str, valid) -> ValueError:
+def _unknown(key: str, where: str, valid, hint: str = "") -> ValueError:
     close = difflib.get_close_matches(str(key), list(valid), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return ValueError(f"unknown key '{key}' in {where}{hint}; valid keys: {', '.join(valid)}")
+    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    return ValueError(f"unknown key '{key}' in {where}{suggestion}; valid keys: "
+                      f"{', '.join(valid)}{hint}")
 
 
 def _section_from_dict(name: str, cls: type, data: Any):
@@ -185,30 +212,79 @@ def _section_from_dict(name: str, cls: type, data: Any):
     return cls(**kwargs)
 
 
-def _model_from_dict(data: Any) -> ModelConfig:
+def architecture_of(model_config: Any) -> str:
+    """Registered architecture name of a typed model config (TypeError if none)."""
+    for arch in registry.ARCHITECTURES.values():
+        if type(model_config) is arch.config_class:
+            return arch.name
+    raise TypeError(f"{type(model_config).__name__} is not the config of a registered "
+                    f"architecture ({sorted(registry.ARCHITECTURES)})")
+
+
+def model_config_from_dict(data: Any):
+    """Typed model config from a model section (``architecture`` + that architecture's keys).
+
+    The section is parsed once, by the architecture's config class
+    (``from_dict``); ``architecture`` defaults to :data:`DEFAULT_ARCHITECTURE`.
+    Unknown keys are reported with a suggestion and the valid keys.
+
+    Raises
+    ------
+    ValueError
+        Not a mapping, unknown architecture or key, missing ``species``, or
+        whatever the config class refuses (the message names the section).
+    """
     if not isinstance(data, Mapping):
         raise ValueError("config section 'model' must be a mapping of keys to values "
                          "(at least 'species')")
-    known = {f.name: f for f in fields(ModelConfig)}
+    data = dict(data)
+    name = data.pop("architecture", DEFAULT_ARCHITECTURE)
+    if not isinstance(name, str) or name not in registry.ARCHITECTURES:
+        raise ValueError(f"config key 'model.architecture' must be one of "
+                         f"{', '.join(registry.ARCHITECTURES)}, got {name!r}")
+    arch = registry.ARCHITECTURES[name]
+    known = ["architecture", *(f.name for f in fields(arch.config_class))]
+    others = [n for n in registry.ARCHITECTURES if n != name]
     for key in data:
         if key not in known:
-            raise _unknown(key, "config section 'model'", known)
+            raise _unknown(key, f"config section 'model' (architecture '{name}')", known,
+                           f" (model.architecture selects another: {', '.join(others)})")
     if "species" not in data:
         raise ValueError("config section 'model' needs 'species' (list of element symbols)")
-    kwargs = {}
-    for key, value in data.items():
-        kind = _MODEL_KINDS.get(key, "int")
-        kwargs[key] = convert(value, f"model.{key}", kind=kind, low=None, high=None,
-                              choices=(), low_open=False, help="")
-    kwargs["species"] = tuple(kwargs["species"])
-    return ModelConfig(**kwargs)
+    if isinstance(data["species"], str):  # ``species: Si``, as every other list of strings
+        data["species"] = [data["species"]]
+    try:
+        return arch.config_class.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"config section 'model' (architecture '{name}'): {err}") from err
+
+
+def model_section(model_config: Any) -> dict[str, Any]:
+    """Plain model section of a typed config: ``architecture`` first, then its keys."""
+    return {"architecture": architecture_of(model_config), **model_config.to_dict()}
+
+
+def init_model_config(init_model: str):
+    """Architecture config stored in the model file (or bundled model) ``init_model``."""
+    from ase_fcnet.model import ModelFileError, read_model_file
+    from ase_fcnet.models import bundled_models, model_file
+
+    path = model_file(init_model)
+    try:
+        data = read_model_file(path)
+        return registry.config_from_dict(data["architecture"], data["model_config"])
+    except FileNotFoundError as err:
+        raise ValueError(f"training.init_model {init_model}: no such model file, nor a bundled "
+                         f"model's name ({', '.join(bundled_models())})") from err
+    except (ModelFileError, ValueError, TypeError) as err:
+        raise ValueError(f"training.init_model {init_model}: {err}") from err
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run needs; see :func:`describe_config` for each key."""
 
-    model: ModelConfig
+    model: Any  # typed config of a registered architecture (ModelConfig, NequIPConfig, ...)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -229,8 +305,10 @@ class TrainConfig:
         Parameters
         ----------
         data : mapping
-            Sections ``model`` (required), ``data``, ``loss``, ``optimizer``,
-            ``schedule``, ``training``.
+            Sections ``model``, ``data``, ``loss``, ``optimizer``,
+            ``schedule``, ``training``. ``model`` is required unless
+            ``training.init_model`` is set; then, when left out, the init
+            model's architecture and config are used (its file is read here).
         base_dir : path-like, optional
             Folder that relative ``data.paths`` and ``training.output_dir``
             are resolved against (unchanged when None).
@@ -248,19 +326,23 @@ class TrainConfig:
         for key in data:
             if key not in valid:
                 raise _unknown(key, "the top level (sections)", valid)
-        if "model" not in data:
-            raise ValueError("config section 'model' is required (at least model.species)")
         sections = {name: _section_from_dict(name, sec, data.get(name))
                     for name, sec in SECTIONS.items()}
-        config = cls(model=_model_from_dict(data["model"]), **sections)
+        run = sections["training"]
         if base_dir is not None:
             base = Path(base_dir)
-            config.data.paths = [str(base / p) for p in config.data.paths]
-            config.training.output_dir = str(base / config.training.output_dir)
-            init = config.training.init_model
-            if init is not None and not _bundled_name(init, base):
-                config.training.init_model = str(base / init)
-        return config
+            sections["data"].paths = [str(base / p) for p in sections["data"].paths]
+            run.output_dir = str(base / run.output_dir)
+            if run.init_model is not None and not _bundled_name(run.init_model, base):
+                run.init_model = str(base / run.init_model)
+        if data.get("model") is not None:
+            model = model_config_from_dict(data["model"])
+        elif run.init_model is not None:
+            model = init_model_config(run.init_model)
+        else:
+            raise ValueError("config section 'model' is required (at least model.species), "
+                             "unless training.init_model names the model to start from")
+        return cls(model=model, **sections)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
@@ -297,15 +379,16 @@ class TrainConfig:
             ``from_dict(..., base_dir=relative_to)`` restores them), e.g. to
             keep absolute paths of one machine out of a model file.
         """
-        out = {"model": self.model.to_dict()}
+        out = {"model": model_section(self.model)}
         out.update({name: asdict(getattr(self, name)) for name in SECTIONS})
         if relative_to is not None:
             def rel(path):
                 return os.path.relpath(Path(path).resolve(), Path(relative_to).resolve())
             out["data"]["paths"] = [rel(p) for p in out["data"]["paths"]]
             out["training"]["output_dir"] = rel(out["training"]["output_dir"])
-            if out["training"]["init_model"] is not None:
-                out["training"]["init_model"] = rel(out["training"]["init_model"])
+            init = out["training"]["init_model"]
+            if init is not None and not _bundled_name(init, Path.cwd()):
+                out["training"]["init_model"] = rel(init)
         return out
 
 
@@ -335,12 +418,22 @@ def describe_config(width: int = 96) -> str:
     def entry(text: str) -> None:
         lines.extend(textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      "))
 
-    model_help = _model_help()
-    lines.append("model: (architecture, keys of ase_fcnet.model.ModelConfig)")
-    for f in fields(ModelConfig):
-        default = "required" if f.default is MISSING else f"default {f.default!r}"
-        kind = type_name(_MODEL_KINDS.get(f.name, "int"))
-        entry(f"{f.name} ({kind}, {default}): {model_help.get(f.name, '')}")
+    lines.append("model: (the model's architecture and its keys; may be left out when "
+                 "training.init_model is set)")
+    entry(f"architecture ({' | '.join(registry.ARCHITECTURES)}, default "
+          f"{DEFAULT_ARCHITECTURE!r}): which registered architecture the other keys describe.")
+    for arch in registry.ARCHITECTURES.values():
+        cls = arch.config_class
+        lines += ["", f"model, architecture {arch.name}: ({arch.description}; keys of "
+                      f"{cls.__module__}.{cls.__name__})"]
+        help_text = _model_help(cls)
+        for f in fields(cls):
+            text = help_text.get(f.name, "")
+            default = "required" if f.default is MISSING else f"default {_plain(f.default)!r}"
+            if len(default) > 40:  # long lists: after the description
+                default, text = "default below", f"{text} Default: {_plain(f.default)!r}."
+            kind = _ANNOTATION_NAMES.get(str(f.type), str(f.type))
+            entry(f"{f.name} ({kind}, {default}): {text}")
     for name, cls in SECTIONS.items():
         lines += ["", f"{name}: ({(cls.__doc__ or '').strip()})"]
         for f in fields(cls):
@@ -348,3 +441,8 @@ def describe_config(width: int = 96) -> str:
             kind = type_name(f.metadata["kind"], f.metadata["choices"])
             entry(f"{f.name} ({kind}, default {default!r}): {f.metadata['help']}")
     return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists (how a default is written in YAML)."""
+    return list(value) if isinstance(value, tuple) else value

@@ -17,7 +17,6 @@ from ase_fcnet.data import load_dataset
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import (
-    FCNet,
     energy_forces_stress,
     hessian_vector_products,
     load_model,
@@ -30,10 +29,13 @@ DEFAULT_MESH = (8, 8, 8)
 SPURIOUS_IMAGINARY_THZ = 0.1
 
 
-def _as_model(model: FCNet | str | os.PathLike) -> FCNet:
-    if isinstance(model, FCNet):
+def _as_model(model: torch.nn.Module | str | os.PathLike) -> torch.nn.Module:
+    """A model of any registered architecture, or one loaded from a file / bundled name."""
+    if isinstance(model, torch.nn.Module):
         return model
-    return load_model(model)
+    from ase_fcnet.models import model_file
+
+    return load_model(model_file(model))
 
 
 def _mae_rmse(errors: list[np.ndarray], name: str, unit: str, scale: float = 1.0) -> dict:
@@ -44,7 +46,7 @@ def _mae_rmse(errors: list[np.ndarray], name: str, unit: str, scale: float = 1.0
             f"{name}_rmse_{unit}": float(np.sqrt(np.mean(flat ** 2)))}
 
 
-def _fc_rows(model: FCNet, graph, fc_atoms: np.ndarray, n_atoms: int) -> np.ndarray:
+def _fc_rows(model: torch.nn.Module, graph, fc_atoms: np.ndarray, n_atoms: int) -> np.ndarray:
     """Model rows Φ[fc_atoms], shape (M, N, 3, 3), eV/Å²."""
     p = next(model.parameters())
     vectors = torch.zeros(3 * len(fc_atoms), n_atoms, 3, dtype=p.dtype, device=p.device)
@@ -54,12 +56,12 @@ def _fc_rows(model: FCNet, graph, fc_atoms: np.ndarray, n_atoms: int) -> np.ndar
     return rows.reshape(len(fc_atoms), 3, n_atoms, 3).transpose(0, 2, 1, 3)
 
 
-def evaluate(model: FCNet | str | os.PathLike, samples: Sequence[Sample]) -> dict[str, Any]:
+def evaluate(model: torch.nn.Module | str | os.PathLike, samples: Sequence[Sample]) -> dict[str, Any]:
     """Mean absolute and root-mean-square errors of a model on labelled samples.
 
     Parameters
     ----------
-    model : FCNet or path of a model file
+    model : torch.nn.Module (any registered architecture) or a model file / bundled name
     samples : sequence of Sample
         Each label present is compared: energies (per atom), force
         components, stress components and every labelled force-constant entry
@@ -149,12 +151,12 @@ def reference_phonopy(path: str | os.PathLike):
     return phonon, ph_yaml.calculator
 
 
-def model_phonopy(model: FCNet, reference, calculator: str | None, source: Path):
+def model_phonopy(model: torch.nn.Module, reference, calculator: str | None, source: Path):
     """Phonopy with the same cells as ``reference`` (in Å) and the model's compact FC.
 
     Parameters
     ----------
-    model : FCNet
+    model : torch.nn.Module (any registered architecture)
     reference : phonopy.Phonopy — e.g. from :func:`reference_phonopy`
     calculator : str or None — the reference's phonopy calculator name (its units)
     source : Path — the reference's file (named in errors)
@@ -179,7 +181,7 @@ def model_phonopy(model: FCNet, reference, calculator: str | None, source: Path)
     return phonon
 
 
-def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.PathLike,
+def frequency_errors(model: torch.nn.Module | str | os.PathLike, phonopy_yaml: str | os.PathLike,
                      mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, Any]:
     """Phonon frequencies of the model against a phonopy dataset's force constants.
 
@@ -190,7 +192,7 @@ def frequency_errors(model: FCNet | str | os.PathLike, phonopy_yaml: str | os.Pa
 
     Parameters
     ----------
-    model : FCNet or path of a model file
+    model : torch.nn.Module (any registered architecture) or a model file / bundled name
     phonopy_yaml : path — phonopy yaml with (or beside) reference force constants or forces
     mesh : 3 ints — q-point mesh (phonopy's ``run_mesh``, weights of the
         irreducible points used)
@@ -281,7 +283,7 @@ def summarize_frequency_errors(per_file: dict[str, dict[str, Any]]) -> dict[str,
     return out
 
 
-def frequency_errors_per_structure(model: FCNet | str | os.PathLike, folder: str | os.PathLike,
+def frequency_errors_per_structure(model: torch.nn.Module | str | os.PathLike, folder: str | os.PathLike,
                                    mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, dict[str, Any]]:
     """:func:`frequency_errors` for every ``folder/*/phonopy_params.yaml``.
 
@@ -295,13 +297,13 @@ def frequency_errors_per_structure(model: FCNet | str | os.PathLike, folder: str
             for yaml in sorted(Path(folder).glob("*/phonopy_params.yaml"))}
 
 
-def evaluate_folder(model: FCNet | str | os.PathLike, folder: str | os.PathLike,
+def evaluate_folder(model: torch.nn.Module | str | os.PathLike, folder: str | os.PathLike,
                     mesh: Sequence[int] = DEFAULT_MESH) -> dict[str, Any]:
     """Label errors and phonon-frequency errors on every dataset in a folder.
 
     Parameters
     ----------
-    model : FCNet or path of a model file
+    model : torch.nn.Module (any registered architecture) or a model file / bundled name
     folder : path — holds one sub-folder per structure with a ``phonopy_params.yaml``
         (the layout ``fcnet data generate`` writes)
     mesh : 3 ints — q-point mesh of :func:`frequency_errors`

@@ -20,7 +20,7 @@ def predict(model: torch.nn.Module, graph: AtomicGraph, forces: bool = True,
 
     Parameters
     ----------
-    model : FCNet
+    model : torch.nn.Module (any registered architecture)
     graph : AtomicGraph
         B structures, N atoms in all.
     forces, stress : bool

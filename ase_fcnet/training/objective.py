@@ -32,7 +32,7 @@ def batch_loss(model: torch.nn.Module, batch: Batch, cfg: LossConfig,
 
     Parameters
     ----------
-    model : FCNet
+    model : torch.nn.Module (any registered architecture)
     batch : Batch
     cfg : LossConfig
         Weights of the terms and the element-wise force-constant metric.

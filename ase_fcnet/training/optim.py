@@ -9,17 +9,76 @@ from ase_fcnet.training.config import OptimizerConfig, ScheduleConfig
 
 #: Parameters that AdamW's weight decay leaves alone (fitted physical offsets).
 NO_DECAY = ("reference_energies",)
+#: The head for ``optimizer.backbone_lr_factor``: parameters named ``reference_energies``
+#: or under a top-level module whose name starts with ``readout`` (fcnet's ``readout``,
+#: nequip's ``readout_hidden`` and ``readout_out``). Everything else is the backbone.
+HEAD_NAMES = ("reference_energies",)
+HEAD_MODULE_PREFIX = "readout"
+
+
+def is_head(name: str) -> bool:
+    """Whether parameter ``name`` belongs to the head (keeps the full learning rate)."""
+    return name in HEAD_NAMES or name.split(".", 1)[0].startswith(HEAD_MODULE_PREFIX)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.AdamW:
-    """AdamW over the model's trainable parameters (no decay for :data:`NO_DECAY`)."""
-    decay, plain = [], []
+    """AdamW over the model's trainable parameters (frozen ones are left out).
+
+    No weight decay for :data:`NO_DECAY`. With ``cfg.backbone_lr_factor`` = 1
+    there are two groups (decay, no decay); otherwise four (backbone decay,
+    backbone no decay, head decay, head no decay; some may be empty), each
+    group's ``lr_factor`` multiplying the scheduled rate (:func:`is_head`).
+    """
+    factor = float(cfg.backbone_lr_factor)
+    split = factor != 1.0
+    keys = [(head, nodecay) for head in ((False, True) if split else (None,))
+            for nodecay in (False, True)]
+    params: dict = {k: [] for k in keys}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (plain if name in NO_DECAY else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": plain, "weight_decay": 0.0}]
+            params[(is_head(name) if split else None, name in NO_DECAY)].append(p)
+    groups = [{"params": params[k], "weight_decay": 0.0 if k[1] else cfg.weight_decay,
+               "lr_factor": factor if k[0] is False else 1.0} for k in keys]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+
+
+def freeze_parameters(model: torch.nn.Module, prefixes) -> list[str]:
+    """Set ``requires_grad = False`` on the parameters under each prefix (``training.freeze``).
+
+    A prefix matches a parameter name equal to it or starting with it and a
+    ``.`` (``layers.1`` matches ``layers.1.tp.weight``, not ``layers.10.x``).
+
+    Returns
+    -------
+    list of str — the frozen parameter names
+
+    Raises
+    ------
+    ValueError
+        A prefix that matches no parameter (named, with the model's top-level
+        prefixes), or nothing left to train.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    frozen: list[str] = []
+    for prefix in prefixes:
+        hits = [n for n in names if n == prefix or n.startswith(prefix + ".")]
+        if not hits:
+            tops = sorted({_module_prefix(n) for n in names})
+            raise ValueError(f"training.freeze: {prefix!r} matches no parameter of the model; "
+                             f"its parameters start with: {', '.join(tops)}")
+        frozen += [n for n in hits if n not in frozen]
+    params = dict(model.named_parameters())
+    for n in frozen:
+        params[n].requires_grad_(False)
+    if prefixes and all(not p.requires_grad for p in params.values()):
+        raise ValueError("training.freeze: every parameter is frozen; nothing left to train")
+    return frozen
+
+
+def _module_prefix(name: str) -> str:
+    """Top-level module of a parameter, with its index inside a list (``layers.0``)."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
 
 
 class WarmupCosine:
@@ -47,10 +106,13 @@ class WarmupCosine:
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1.0 + math.cos(math.pi * t))
 
     def apply(self, optimizer: torch.optim.Optimizer) -> float:
-        """Set the rate of the next step on ``optimizer``, advance; return the rate."""
+        """Set the rate of the next step on ``optimizer``, advance; return the rate.
+
+        Each group gets the rate times its ``lr_factor`` (1 when absent).
+        """
         lr = self.value(self.step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_factor", 1.0)
         self.step += 1
         return lr
 

@@ -1,8 +1,9 @@
 """Data statistics set on the model before training: energy scale and reference energies.
 
-FCNet's energy is ``E = s · Σ_i ε_i + Σ_i e_ref(Z_i)`` with the learned
-per-atom ``ε``, the scale ``s = model.energy_scale`` and the per-species
-reference energies ``e_ref = model.reference_energies``. Before training,
+A model's energy is ``E = Σ_i s · ε_i + Σ_i e_ref(Z_i)`` with the learned
+per-atom ``ε``, the scale ``s = model.energy_scale`` (one number for fcnet,
+per species for nequip) and the per-species reference energies
+``e_ref = model.reference_energies``. Before training,
 ``s`` is set from the data's RMS force (at least 1 eV; see
 :func:`choose_energy_scale`), and then ``e_ref`` is fitted by least squares to
 what the scaled, untrained model leaves of the energies.
@@ -110,7 +111,7 @@ def fit_statistics(model: torch.nn.Module, data: StructureSet, indices: Sequence
 
     Parameters
     ----------
-    model : FCNet — untrained
+    model : torch.nn.Module — untrained
     data : StructureSet
     indices : sequence of int — training structures (the only ones used)
     energy_scale : "auto" or float
@@ -135,22 +136,24 @@ def fit_statistics(model: torch.nn.Module, data: StructureSet, indices: Sequence
 
 def refit_reference_energies(model: torch.nn.Module, data: StructureSet,
                              indices: Sequence[int]) -> None:
-    """Least-squares per-species reference energies for what the model leaves of the energies.
+    """Least-squares correction of the per-species reference energies to the data's energies.
 
     Used before training and when fine-tuning on data with another energy zero
-    (e.g. DFT after a classical potential). Without any energies in the
-    training structures the current reference energies are kept.
+    (e.g. DFT after a classical potential). The change Δ of the reference
+    energies is the minimum-norm least-squares solution of
+    ``Σ_Z n_sZ Δ_Z = E_s − E_model(s)`` over the training structures with
+    energies: species absent from them keep their values (a universal model
+    fine-tuned on Si keeps its other 88 shifts), and directions the
+    compositions leave open (e.g. Na vs Cl with one NaCl composition) change
+    as little as possible. For an untrained model with zero reference
+    energies this is the plain least-squares fit. Without any energies in
+    the training structures nothing changes.
     """
-    with torch.no_grad():
-        current = model.reference_energies.detach().clone()
-        model.reference_energies.zero_()
     with_e = [i for i in indices if data.has(i, "energy")]
-    energies = np.array([data.samples[int(i)].energy for i in with_e])
     if not with_e:
-        with torch.no_grad():
-            model.reference_energies.copy_(current)
         return
-    ref = fit_reference_energies(composition_matrix(data, with_e), energies,
-                                 model_energies(model, data, with_e))
+    energies = np.array([data.samples[int(i)].energy for i in with_e])
+    delta = fit_reference_energies(composition_matrix(data, with_e), energies,
+                                   model_energies(model, data, with_e))
     with torch.no_grad():
-        model.reference_energies.copy_(torch.as_tensor(ref))
+        model.reference_energies.add_(torch.as_tensor(delta).to(model.reference_energies))

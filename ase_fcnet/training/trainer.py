@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ase_fcnet.calculator import resolve_device, resolve_dtype
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import species_indices
-from ase_fcnet.model import FCNet, ModelConfig, build_model, model_to_dict, read_model_file, save_model
+from ase_fcnet.model import model_to_dict, read_model_file, registry, save_model
 from ase_fcnet.training import distributed as dist
 from ase_fcnet.training.checkpointing import (
     CheckpointError,
@@ -29,7 +29,12 @@ from ase_fcnet.training.checkpointing import (
     set_rng_state,
     write_checkpoint,
 )
-from ase_fcnet.training.config import TrainConfig
+from ase_fcnet.training.config import (
+    TrainConfig,
+    architecture_of,
+    model_config_from_dict,
+    model_section,
+)
 from ase_fcnet.training.dataset import (
     StructureSet,
     epoch_batches,
@@ -40,7 +45,7 @@ from ase_fcnet.training.dataset import (
 )
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import STATS, active_terms, batch_loss, stats_vector, summarize
-from ase_fcnet.training.optim import EMA, WarmupCosine, make_optimizer
+from ase_fcnet.training.optim import EMA, WarmupCosine, freeze_parameters, make_optimizer
 from ase_fcnet.training.statistics import fit_statistics, refit_reference_energies
 
 
@@ -50,15 +55,15 @@ class TrainResult:
 
     Attributes
     ----------
-    model : FCNet — the averaged weights of the best validation epoch (of the
-        last epoch without validation data), as saved in ``model.pt``
+    model : torch.nn.Module — the averaged weights of the best validation epoch
+        (of the last epoch without validation data), as saved in ``model.pt``
     history : list of dict — per-epoch metrics (as in ``metrics.json``)
     best_epoch : int — 1-based
     steps : int — optimizer steps done
     output_dir : Path
     """
 
-    model: FCNet
+    model: torch.nn.Module
     history: list
     best_epoch: int
     steps: int
@@ -78,7 +83,7 @@ def _check_samples(samples: Sequence[Sample], species: Sequence[str]) -> None:
 
 
 class Trainer:
-    """Fits an FCNet to samples as described by a :class:`TrainConfig`.
+    """Fits a model of any registered architecture to samples as a :class:`TrainConfig` says.
 
     Parameters
     ----------
@@ -119,17 +124,23 @@ class Trainer:
             self.train_idx, [self.data.has(i, "force_constants") for i in self.train_idx],
             cfg.data.fc_repeat)
         self.out = Path(run.output_dir)
-        self.model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
-        self.eval_model = build_model(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
+        self.model = registry.build(cfg.model, dtype=self.dtype, device=device, seed=run.seed)
+        self.eval_model = registry.build(cfg.model, dtype=self.dtype, device=device,
+                                         seed=run.seed)
         self.eval_model.requires_grad_(False)
+        self.init_metadata: dict[str, Any] = {}
         if run.init_model:
-            self.scale_source = _init_from(self.model, run.init_model, cfg.model)
+            self.scale_source, self.init_metadata = _init_from(self.model, run.init_model,
+                                                               cfg.model)
             refit_reference_energies(self.model, self.data, self.train_idx)
         else:
             self.scale_source = fit_statistics(self.model, self.data, self.train_idx,
                                                run.energy_scale)
+        #: Names of the parameters ``training.freeze`` keeps fixed.
+        self.frozen = freeze_parameters(self.model, run.freeze)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.model, cfg.optimizer)
+        self.lr_factors = [g["lr_factor"] for g in self.optimizer.param_groups]
         self.steps_per_epoch = math.ceil(len(self.epoch_idx) / run.batch_size)
         total = run.epochs * self.steps_per_epoch
         self.total_steps = min(total, run.max_steps) if run.max_steps else total
@@ -217,7 +228,11 @@ class Trainer:
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore the state of :meth:`checkpoint_dict` from a checkpoint file."""
         data = read_checkpoint(path)
-        if data["config"]["model"] != self.config.model.to_dict():
+        try:
+            same = model_config_from_dict(data["config"]["model"]) == self.config.model
+        except ValueError:
+            same = False
+        if not same:
             raise CheckpointError(f"{path}: was written for another model configuration")
         split = data["split"]
         if (split["n"] != len(self.data) or split["train"] != self.train_idx.tolist()
@@ -225,7 +240,15 @@ class Trainer:
             raise CheckpointError(f"{path}: was written for another dataset or split "
                                   f"({split['n']} structures, now {len(self.data)})")
         self.model.load_state_dict(data["model"]["state_dict"])
-        self.optimizer.load_state_dict(data["optimizer"])
+        try:
+            self.optimizer.load_state_dict(data["optimizer"])
+        except ValueError as err:
+            raise CheckpointError(f"{path}: its optimizer state does not fit this config's "
+                                  f"parameter groups (training.freeze and "
+                                  f"optimizer.backbone_lr_factor must stay as they were: "
+                                  f"{err})") from err
+        for group, factor in zip(self.optimizer.param_groups, self.lr_factors):
+            group["lr_factor"] = factor
         self.schedule.load_state_dict(data["schedule"])
         self.ema.load_state_dict(data["ema"])
         self.progress = dict(data["progress"])
@@ -238,8 +261,12 @@ class Trainer:
         n_fc = sum(self.data.has(i, "force_constants") for i in self.train_idx)
         repeat = self.config.data.fc_repeat
         times = f", each {repeat}x per epoch" if repeat > 1 else ""
+        n_train = sum(p.numel() for p in self.params)
+        n_all = sum(p.numel() for p in self.model.parameters())
         return (f"{len(self.train_idx)} training structures ({n_fc} with force constants{times}), "
-                f"{len(self.val_idx)} validation; {self.steps_per_epoch} steps per epoch")
+                f"{len(self.val_idx)} validation; {self.steps_per_epoch} steps per epoch; "
+                f"{architecture_of(self.config.model)} model, {n_train:,} of {n_all:,} "
+                f"parameters trained")
 
     # ------------------------------------------------------------------- loop
     def fit(self, resume: bool = False) -> TrainResult:
@@ -345,9 +372,12 @@ class Trainer:
                        "early_stopped": p["bad_epochs"] >= (run.patience or math.inf)},
             "steps": p["step"], "epochs": p["epoch"], "world_size": self.dist.world_size,
             "energy_scale_source": self.scale_source,
+            "architecture": architecture_of(self.config.model),
             # paths relative to output_dir: no machine's absolute paths in a model file
             "train_config": self.config.to_dict(relative_to=self.out),
         }
+        if self.init_metadata:
+            metadata["fine_tuned_from"] = self.init_metadata
         if self.dist.is_main:
             save_model(self.eval_model, self.out / "model.pt", metadata=metadata)
         dist.barrier(self.dist)
@@ -375,20 +405,34 @@ def _with_force_constants(samples: Sequence[Sample]) -> list[Sample]:
     return kept
 
 
-def _init_from(model: torch.nn.Module, path: str, config) -> str:
-    """Load a model file's weights into ``model`` (fine-tuning).
+def _init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str, Any]]:
+    """Load a model file's weights into ``model`` (fine-tuning), any architecture.
 
-    The architectures must match, except that ``model`` may add node-wise
-    products (``product_channels``) to a stored model without them: those
-    start at zero output, so the grown model computes what the stored one did.
+    The stored architecture and config must equal ``config``, with one
+    exception for ``fcnet``: ``model`` may add node-wise products
+    (``product_channels``) to a stored model without them; those start at
+    zero output, so the grown model computes what the stored one did.
+
+    Returns
+    -------
+    scale_source : str — where the energy scale came from (kept from the file)
+    provenance : dict — the file's name and its ``license``, ``citation``,
+        ``source`` and ``description`` metadata where present (for the new
+        model's metadata; ``caution`` and ``metrics`` describe the old weights
+        and are not carried over)
     """
     from ase_fcnet.models import model_file
 
     data = read_model_file(model_file(path))
-    stored = ModelConfig.from_dict(data["model_config"])
-    wanted = config.to_dict()
-    diff = {k: (v, wanted[k]) for k, v in stored.to_dict().items() if wanted[k] != v}
-    grow = set(diff) == {"product_channels"} and stored.product_channels == 0
+    name, wanted = architecture_of(config), model_section(config)
+    if data["architecture"] != name:
+        raise ValueError(f"training.init_model {path}: it is a '{data['architecture']}' model, "
+                         f"the model section a '{name}' one (leave the model section out to "
+                         f"take the init model's)")
+    stored = model_section(registry.config_from_dict(data["architecture"], data["model_config"]))
+    diff = {k: (v, wanted[k]) for k, v in stored.items() if wanted[k] != v}
+    grow = (name == "fcnet" and set(diff) == {"product_channels"}
+            and stored["product_channels"] == 0)
     if diff and not grow:
         raise ValueError(f"training.init_model {path}: its architecture differs from the model "
                          f"section (stored vs config: {diff})")
@@ -396,4 +440,11 @@ def _init_from(model: torch.nn.Module, path: str, config) -> str:
     if grow and (unexpected or not all(".product." in k for k in missing)):
         raise ValueError(f"training.init_model {path}: cannot grow it into the model section "
                          f"(missing {missing}, unexpected {unexpected})")
-    return f"kept from {path}" + (" (node-wise products added, starting at zero)" if grow else "")
+    registry.exact_wigner_3j(model)
+    meta = data.get("metadata") or {}
+    provenance = {"model": Path(path).name}
+    provenance.update({k: meta[k] for k in ("description", "license", "citation", "source")
+                       if meta.get(k) is not None})
+    source = f"kept from {path}" + (" (node-wise products added, starting at zero)" if grow
+                                    else "")
+    return source, provenance

@@ -1,0 +1,116 @@
+"""One fine-tuning variant of a bundled model on one DFT system: which parameters to train.
+
+The exploration behind the ``*-7net0`` systems of fit_dft.py: trains
+``--model`` on the DFT force constants of ``--system`` (the data fit_dft.py
+prepares in runs/dft/<system>/data) with the options given, then prints the
+8x8x8-mesh and commensurate frequency MAE against DFT and the training's
+wall and CPU time, as one JSON line (also written to
+runs/dft/sweep/<tag>/result.json; the model is in that folder).
+
+    python examples/dft/finetune_sweep.py --tag full --steps 60 --fconly --repeat 20 --batch 1 --warmup 5
+    python examples/dft/finetune_sweep.py --tag late-frozen --steps 60 --fconly --repeat 20 \\
+        --batch 1 --warmup 5 --freeze layers.3 layers.4 readout_hidden readout_out
+
+``--anchors N`` adds N rehearsal structures: ``efs-0`` cells (energy, forces,
+stress labelled by SevenNet-0) of the teacher data's training split with at
+most ``--max-atoms`` atoms and none of the ``--exclude`` elements, every k-th
+in name order.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from ase_fcnet.model import load_model
+from ase_fcnet.models import model_file
+from ase_fcnet.training import TrainConfig, train
+from ase_fcnet.training.evaluate import frequency_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+TEACHER_TRAIN = ROOT / "datasets" / "teacher-7net0" / "train"
+
+
+def anchors(n: int, exclude: list[str], max_atoms: int) -> list[str]:
+    """Folders of n rehearsal structures (see the module docstring)."""
+    from ase.formula import Formula
+
+    ok = []
+    for base in sorted(q for q in TEACHER_TRAIN.iterdir() if (q / "done.json").is_file()):
+        if set(Formula(base.name.split("-")[-1]).count()) & set(exclude):
+            continue
+        labels = base / "efs-0" / "labels.json"
+        if labels.is_file() and len(json.loads(labels.read_text())["forces"]) <= max_atoms:
+            ok.append(str(base / "efs-0"))
+    return ok[::max(len(ok) // n, 1)][:n]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="sevennet-0", help="bundled name or model file")
+    p.add_argument("--system", default="si", choices=["si", "nacl"],
+                   help="which DFT data (prepared by fit_dft.py's si / nacl systems)")
+    p.add_argument("--tag", required=True, help="name of the run (runs/dft/sweep/<tag>)")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--factor", type=float, default=1.0, help="optimizer.backbone_lr_factor")
+    p.add_argument("--freeze", nargs="*", default=[], help="training.freeze prefixes")
+    p.add_argument("--probes", type=int, default=1, help="loss.fc_probes")
+    p.add_argument("--mode", default="block", help="loss.fc_probe_mode")
+    p.add_argument("--dtype", default="float64")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--fconly", action="store_true", help="data.force_constants_only")
+    p.add_argument("--repeat", type=int, default=1, help="data.fc_repeat")
+    p.add_argument("--ema", type=float, default=0.99)
+    p.add_argument("--energy", type=float, default=0.01)
+    p.add_argument("--forces", type=float, default=1.0)
+    p.add_argument("--stress", type=float, default=0.0)
+    p.add_argument("--fc", type=float, default=1.0)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--anchors", type=int, default=0)
+    p.add_argument("--exclude", nargs="*", default=["Si"])
+    p.add_argument("--max-atoms", type=int, default=40)
+    p.add_argument("--before", action="store_true", help="also print the model's MAE before")
+    a = p.parse_args()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    folder = ROOT / "runs" / "dft" / {"si": "si-7net0", "nacl": "nacl-7net0"}[a.system] / "data"
+    yaml = folder / "phonopy_params.yaml"
+    if not yaml.is_file():
+        raise SystemExit(f"{yaml} missing: run examples/dft/fit_dft.py --system "
+                         f"{a.system}-7net0 first (it prepares the data)")
+    extra = anchors(a.anchors, a.exclude, a.max_atoms) if a.anchors else []
+    if a.before:
+        before = frequency_errors(load_model(model_file(a.model)), yaml)["mesh_mae_THz"]
+        print("before: mesh MAE", before)
+    out = ROOT / "runs" / "dft" / "sweep" / a.tag
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = TrainConfig.from_dict({
+        "data": {"paths": [str(folder)] + extra, "validation_fraction": 0.0,
+                 "force_constants_only": a.fconly, "fc_repeat": a.repeat},
+        "loss": {"energy": a.energy, "stress": a.stress, "forces": a.forces,
+                 "force_constants": a.fc, "fc_probes": a.probes, "fc_probe_mode": a.mode},
+        "optimizer": {"lr": a.lr, "backbone_lr_factor": a.factor, "ema_decay": a.ema},
+        "schedule": {"warmup_steps": a.warmup},
+        "training": {"init_model": a.model, "max_steps": a.steps, "epochs": 100000,
+                     "batch_size": a.batch, "patience": None, "output_dir": str(out),
+                     "progress": False, "freeze": a.freeze, "dtype": a.dtype}})
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = train(cfg)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    errors = frequency_errors(result.model.double(), yaml)
+    line = {"tag": a.tag, "args": vars(a), "n_anchors": len(extra), "wall_s": round(wall),
+            "cpu_s": round(cpu), "mesh_mae": errors["mesh_mae_THz"],
+            "comm_mae": errors["commensurate_mae_THz"],
+            "last": {k: v for k, v in result.history[-1].items() if "mae" in k}}
+    (out / "result.json").write_text(json.dumps(line, indent=1) + "\n")
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
