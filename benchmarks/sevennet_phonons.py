@@ -24,7 +24,7 @@ constants (MAE and max |Δf|, THz).
 Targets (issue item 6): exact force constants at least 1.5× faster than FD on
 the P1 cell; on high-symmetry cells at most 1.25× slower (FD / ours ≥ 0.8).
 
-    python benchmarks/sevennet_phonons.py            # default cases and models
+    python benchmarks/sevennet_phonons.py            # default cases and models (16 min, shared 2 cores)
     python benchmarks/sevennet_phonons.py --quick    # sevennet-0, 64/72-atom cases, 1 round
     python benchmarks/sevennet_phonons.py --models sevennet-0 --cases p1-64 --no-docs
 

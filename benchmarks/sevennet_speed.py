@@ -27,7 +27,7 @@ the thread count and takes the ``fcnet`` command's allocator setting
 (``ase_fcnet.allocator``; ``FCNET_MALLOC_TUNING=0`` for glibc's default), which
 applies to the whole process, sevenn's calls included.
 
-    python benchmarks/sevennet_speed.py             # all (~10 min on an idle 2-core machine)
+    python benchmarks/sevennet_speed.py             # all (26 min on the shared 2-core machine)
     python benchmarks/sevennet_speed.py --quick     # 64-atom cells, 2 repeats, no memory check
     python benchmarks/sevennet_speed.py --models sevennet-0 --threads 2 --no-docs
     python benchmarks/sevennet_speed.py --only-memory   # rerun only the memory processes
