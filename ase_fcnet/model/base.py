@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ase_fcnet.graph import AtomicGraph
+from ase_fcnet.graph import AtomicGraph, edge_vectors
 
 
 class EnergyModel(nn.Module):
@@ -19,6 +19,16 @@ class EnergyModel(nn.Module):
                         batch: torch.Tensor) -> torch.Tensor:
         """Per-atom energies, Tensor shape (N,), eV (arguments as :meth:`forward`)."""
         raise NotImplementedError
+
+    def edge_vectors(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
+                     shifts: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """Edge vectors r_j − r_i + S·cell, Tensor shape (E, 3), Å, in the model's dtype.
+
+        They are formed in the inputs' precision (float64 from ASE) and only then
+        cast: r_j − r_i in float32 would lose ~1e-6 Å to cancellation.
+        """
+        vec = edge_vectors(positions, cell, edge_index, shifts, batch)
+        return vec.to(self.reference_energies.dtype)
 
     def forward(self, positions: torch.Tensor, cell: torch.Tensor, species: torch.Tensor,
                 edge_index: torch.Tensor, shifts: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:

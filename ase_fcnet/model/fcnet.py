@@ -6,7 +6,6 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ase_fcnet.graph import edge_vectors
 from ase_fcnet.model.base import EnergyModel
 from ase_fcnet.nn import BesselBasis, EquivariantAttention, PolynomialEnvelope
 from ase_fcnet.nn._e3nn import o3
@@ -96,8 +95,7 @@ class FCNet(EnergyModel):
         Tensor, shape (N,), eV
         """
         dtype = self.reference_energies.dtype
-        # edge vectors in the inputs' precision, then the model's (see NequIPNet)
-        vec = edge_vectors(positions, cell, edge_index, shifts, batch).to(dtype)
+        vec = self.edge_vectors(positions, cell, edge_index, shifts, batch)
         r = torch.linalg.norm(vec, dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
         basis = self.basis(r)

@@ -11,7 +11,6 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ase_fcnet.graph import edge_vectors
 from ase_fcnet.model.base import EnergyModel
 from ase_fcnet.model.config import check_species, config_from_mapping, exact_wigner_3j
 from ase_fcnet.nn._e3nn import o3, plain_einsums
@@ -202,9 +201,7 @@ class NequIPNet(EnergyModel):
         Tensor, shape (N,), eV, in the model's dtype
         """
         dtype = self.reference_energies.dtype
-        # edge vectors in the inputs' precision (float64 from ASE), then the model's:
-        # r_j − r_i in float32 would lose ~1e-6 Å to cancellation
-        vec = edge_vectors(positions, cell, edge_index, shifts, batch).to(dtype)
+        vec = self.edge_vectors(positions, cell, edge_index, shifts, batch)
         r = torch.linalg.norm(vec, dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
         embedding = self.basis(r) * self.switch(r)[:, None]

@@ -48,14 +48,22 @@ def architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
-def architecture_name(model: torch.nn.Module) -> str:
-    """The registered name of a model's architecture (from its ``config``'s type)."""
-    config = getattr(model, "config", None)
+def config_architecture(config: Any) -> str:
+    """The registered name of a typed model config's architecture (TypeError if none)."""
     for arch in ARCHITECTURES.values():
         if type(config) is arch.config_class:
             return arch.name
-    raise TypeError(f"{type(model).__name__} is not a model of a registered architecture "
-                    f"(no config of {sorted(ARCHITECTURES)})")
+    raise TypeError(f"{type(config).__name__} is not the config of a registered architecture "
+                    f"({sorted(ARCHITECTURES)})")
+
+
+def architecture_name(model: torch.nn.Module) -> str:
+    """The registered name of a model's architecture (from its ``config``'s type)."""
+    try:
+        return config_architecture(getattr(model, "config", None))
+    except TypeError:
+        raise TypeError(f"{type(model).__name__} is not a model of a registered architecture "
+                        f"(no config of {sorted(ARCHITECTURES)})") from None
 
 
 def config_from_dict(name: str, data: Mapping[str, Any]):
@@ -66,7 +74,5 @@ def config_from_dict(name: str, data: Mapping[str, Any]):
 def build(config: Any, dtype: torch.dtype = torch.float64,
           device: torch.device | str | None = None, seed: int | None = None) -> torch.nn.Module:
     """Build the model a typed config describes (its architecture from the config's type)."""
-    for arch in ARCHITECTURES.values():
-        if type(config) is arch.config_class:
-            return arch.builder(config, dtype=dtype, device=device, seed=seed)
-    raise TypeError(f"no registered architecture has a config of type {type(config).__name__}")
+    builder = ARCHITECTURES[config_architecture(config)].builder
+    return builder(config, dtype=dtype, device=device, seed=seed)

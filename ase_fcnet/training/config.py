@@ -214,11 +214,7 @@ def _section_from_dict(name: str, cls: type, data: Any):
 
 def architecture_of(model_config: Any) -> str:
     """Registered architecture name of a typed model config (TypeError if none)."""
-    for arch in registry.ARCHITECTURES.values():
-        if type(model_config) is arch.config_class:
-            return arch.name
-    raise TypeError(f"{type(model_config).__name__} is not the config of a registered "
-                    f"architecture ({sorted(registry.ARCHITECTURES)})")
+    return registry.config_architecture(model_config)
 
 
 def model_config_from_dict(data: Any):
