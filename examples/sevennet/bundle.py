@@ -8,7 +8,8 @@ weights of the sevenn wheel's checkpoints (float32 numbers, stored as
 float32: nothing is rounded), their provenance, licence and citation, and the
 measured numbers of ``docs/sevennet/metrics.json`` when that file exists
 (written by ``examples/sevennet/measure.py``): recommended dtype and accuracy
-against DFT. ``fcnet models`` shows them.
+against DFT; and the cost per call of ``docs/benchmarks/sevennet_speed.json``
+(``benchmarks/sevennet_speed.py``). ``fcnet models`` shows them.
 """
 from __future__ import annotations
 
@@ -21,6 +22,21 @@ from ase_fcnet.model.sevennet import convert_sevennet
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "ase_fcnet" / "models"
 METRICS = ROOT / "docs" / "sevennet" / "metrics.json"
+SPEED = ROOT / "docs" / "benchmarks" / "sevennet_speed.json"
+
+
+def cost(name: str) -> dict | None:
+    """Seconds per call on 64-atom NaCl, float32, 1 thread (benchmarks/sevennet_speed.py)."""
+    if not SPEED.exists():
+        return None
+    for run in json.loads(SPEED.read_text())["timing"]:
+        if run["model"] == name and run["threads"] == 1:
+            case = next(c for c in run["cases"] if c["atoms"] == 64)
+            return {"energy_forces_s": round(case["median_s"]["ours_ef"], 3),
+                    "hessian_vector_product_s": round(case["median_s"]["ours_hvp32"], 3),
+                    "setting": "64-atom NaCl, float32, 1 thread, shared 2-core CPU (median)",
+                    "measured_by": "benchmarks/sevennet_speed.py"}
+    return None
 
 SMOOTHNESS = {
     "sevennet-l3i5": "polynomial cutoff envelope (p = 6): energy C2 in positions, force "
@@ -42,6 +58,8 @@ def main() -> None:
         })
         if "metrics" in info:
             metadata["metrics"] = info["metrics"]
+        if cost(name):
+            metadata["cost"] = cost(name)
         out = MODELS / f"{name}.pt"
         save_model(model.float(), out, metadata=metadata)
         print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
