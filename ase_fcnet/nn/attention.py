@@ -6,6 +6,7 @@ from torch import nn
 
 from ase_fcnet.nn._e3nn import Gate, o3
 from ase_fcnet.nn.product import NodeProduct
+from ase_fcnet.nn.scatter import gather, scatter_sum
 
 #: Attention logits are squashed into (-LOGIT_BOUND, LOGIT_BOUND) by a tanh
 #: (smooth, and keeps exp() well away from overflow without a non-smooth max).
@@ -158,14 +159,14 @@ class EquivariantAttention(nn.Module):
         i, j = edge_index
         n = h.shape[0]
         s = h[:, : self.n_scalars_in]
-        logits = self.attention(torch.cat([s.index_select(0, i), s.index_select(0, j), edge_basis], dim=-1))
+        logits = self.attention(torch.cat([gather(s, i), gather(s, j), edge_basis], dim=-1))
         w = edge_envelope[:, None] * torch.exp(LOGIT_BOUND * torch.tanh(logits / LOGIT_BOUND))
         denom = torch.ones(n, self.num_heads, dtype=h.dtype, device=h.device).index_add(0, i, w)
-        alpha = w / denom.index_select(0, i)
+        alpha = w / gather(denom, i)
 
         weights = self.radial(edge_basis) * (alpha @ self.heads)
-        msg = self.tp(h.index_select(0, j), edge_sh, weights)
-        agg = torch.zeros(n, msg.shape[1], dtype=h.dtype, device=h.device).index_add(0, i, msg)
+        msg = self.tp(gather(h, j), edge_sh, weights)
+        agg = scatter_sum(msg, i, n)
         pre = self.linear(agg) + self.self_interaction(h, species_onehot)
         if self.product is not None:
             pre = pre + self.product(agg)

@@ -17,6 +17,7 @@ from torch import nn
 
 from ase_fcnet.nn._e3nn import Gate, e3nn_nn, o3
 from ase_fcnet.nn.edge_tp import EdgeTensorProduct
+from ase_fcnet.nn.scatter import gather, scatter_sum
 
 #: Activation functions by name (configs and model files store names).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -205,11 +206,10 @@ class NequIPInteraction(nn.Module):
         i, j = edge_index
         skip = self.self_connection(h)
         x = self.linear_in(torch.cat([h, modal], dim=1) if self.modal_in else h)
-        def gather(block: torch.Tensor) -> torch.Tensor:
-            zeros = torch.zeros(h.shape[0], block.shape[1], dtype=block.dtype, device=block.device)
-            return zeros.index_add(0, i, block)
+        def to_nodes(block: torch.Tensor) -> torch.Tensor:
+            return scatter_sum(block, i, h.shape[0])
 
-        agg = self.tp(x.index_select(0, j), edge_sh, self.radial(edge_embedding), reduce=gather)
+        agg = self.tp(gather(x, j), edge_sh, self.radial(edge_embedding), reduce=to_nodes)
         agg = agg / self.denominator
         x = self.linear_out(torch.cat([agg, modal], dim=1) if self.modal_out else agg)
         return self.gate(x + skip)
