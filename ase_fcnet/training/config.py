@@ -115,6 +115,14 @@ class OptimizerConfig:
                                      "basis, species embedding, interaction layers) is the "
                                      "backbone. 1: one rate for all.", "float", low=0.0,
                                      low_open=True)
+    anchor_decay: float = _key(0.0, "Fine-tuning (training.init_model): decoupled decay of the "
+                               "weights toward the initial model's instead of toward zero "
+                               "(L2-SP): after each step every trained weight w moves by "
+                               "lr * anchor_decay * (w0 - w), the per-species reference energies "
+                               "excepted. Where the data keep pushing, a weight settles about "
+                               "1/anchor_decay from w0 (Adam's steps are about lr each), which "
+                               "limits forgetting outside the fine-tuning data. 0: off.",
+                               "float", low=0.0)
 
 
 @dataclass

@@ -81,6 +81,36 @@ def _module_prefix(name: str) -> str:
     return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
 
 
+class Anchor:
+    """Decoupled decay toward a model's initial weights (``optimizer.anchor_decay``, L2-SP).
+
+    Holds a copy of every trainable weight (the per-species reference
+    energies excepted) when built; :meth:`pull` moves each weight toward its
+    copy by ``lr * decay`` of the distance, with each group's current rate,
+    after the optimizer's step (as AdamW's decoupled weight decay pulls toward
+    zero).
+
+    Parameters
+    ----------
+    model : torch.nn.Module — its current weights become the anchor
+    decay : float — 0 makes :meth:`pull` do nothing
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = float(decay)
+        self.anchor = {p: p.detach().clone() for name, p in model.named_parameters()
+                       if p.requires_grad and name not in NO_DECAY} if self.decay > 0 else {}
+
+    @torch.no_grad()
+    def pull(self, optimizer: torch.optim.Optimizer) -> None:
+        """After ``optimizer.step()``: w ← w + lr·decay·(w₀ − w) for every anchored weight."""
+        for group in optimizer.param_groups:
+            fraction = min(group["lr"] * self.decay, 1.0)
+            for p in group["params"]:
+                if p in self.anchor:
+                    p.lerp_(self.anchor[p], fraction)
+
+
 class WarmupCosine:
     """Learning rate: linear warm-up to ``lr``, then cosine decay to ``min_lr``.
 

@@ -45,7 +45,7 @@ from ase_fcnet.training.dataset import (
 )
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import STATS, active_terms, batch_loss, stats_vector, summarize
-from ase_fcnet.training.optim import EMA, WarmupCosine, freeze_parameters, make_optimizer
+from ase_fcnet.training.optim import EMA, Anchor, WarmupCosine, freeze_parameters, make_optimizer
 from ase_fcnet.training.statistics import fit_statistics, refit_reference_energies
 
 
@@ -140,6 +140,8 @@ class Trainer:
         self.frozen = freeze_parameters(self.model, run.freeze)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.model, cfg.optimizer)
+        #: The initial weights that ``optimizer.anchor_decay`` pulls toward.
+        self.anchor = Anchor(self.model, cfg.optimizer.anchor_decay)
         self.lr_factors = [g["lr_factor"] for g in self.optimizer.param_groups]
         self.steps_per_epoch = math.ceil(len(self.epoch_idx) / run.batch_size)
         total = run.epochs * self.steps_per_epoch
@@ -185,6 +187,7 @@ class Trainer:
                 f"{self.out / 'last.pt'} holds the last good state (try a lower optimizer.lr, "
                 f"grad_clip or training.dtype float64)")
         self.optimizer.step()
+        self.anchor.pull(self.optimizer)
         self.ema.update(self.model)
         self.progress["step"] = step + 1
         return dist.all_reduce_sum(stats, self.dist), lr

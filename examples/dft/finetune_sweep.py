@@ -59,6 +59,7 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--factor", type=float, default=1.0, help="optimizer.backbone_lr_factor")
+    p.add_argument("--anchor-decay", type=float, default=0.0, help="optimizer.anchor_decay (L2-SP)")
     p.add_argument("--freeze", nargs="*", default=[], help="training.freeze prefixes")
     p.add_argument("--probes", type=int, default=1, help="loss.fc_probes")
     p.add_argument("--mode", default="block", help="loss.fc_probe_mode")
@@ -95,7 +96,8 @@ def main():
                  "force_constants_only": a.fconly, "fc_repeat": a.repeat},
         "loss": {"energy": a.energy, "stress": a.stress, "forces": a.forces,
                  "force_constants": a.fc, "fc_probes": a.probes, "fc_probe_mode": a.mode},
-        "optimizer": {"lr": a.lr, "backbone_lr_factor": a.factor, "ema_decay": a.ema},
+        "optimizer": {"lr": a.lr, "backbone_lr_factor": a.factor, "ema_decay": a.ema,
+                      "anchor_decay": a.anchor_decay},
         "schedule": {"warmup_steps": a.warmup},
         "training": {"init_model": a.model, "max_steps": a.steps, "epochs": 100000,
                      "batch_size": a.batch, "patience": None, "output_dir": str(out),

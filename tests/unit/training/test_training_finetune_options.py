@@ -1,4 +1,5 @@
-"""Any architecture in training, frozen layers and the backbone learning-rate factor."""
+"""Any architecture in training, frozen layers, the backbone learning-rate factor and the
+anchor to the initial weights (L2-SP)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,8 @@ from ase_fcnet.model.nequip import NequIPConfig
 from ase_fcnet.models import model_file
 from ase_fcnet.training import TrainConfig, Trainer
 from ase_fcnet.training.config import OptimizerConfig, ScheduleConfig, model_section
-from ase_fcnet.training.optim import WarmupCosine, freeze_parameters, is_head, make_optimizer
+from ase_fcnet.training.optim import (Anchor, WarmupCosine, freeze_parameters, is_head,
+                                      make_optimizer)
 
 NEQUIP = {"architecture": "nequip", "species": ["Cu"], "cutoff": 4.0,
           "node_irreps": ["4x0e", "4x0e+2x1e", "4x0e+2x1e", "4x0e"], "num_basis": 4,
@@ -187,6 +189,37 @@ def test_backbone_lr_factor_in_the_trainer(data, tmp_path):
             assert group["lr"] == pytest.approx(expected), names[id(p)]
     assert "embedding.weight" not in {names[id(p)] for g in trainer.optimizer.param_groups
                                       for p in g["params"]}
+
+
+# --------------------------------------------------------------- anchor (L2-SP)
+def test_anchor_pull_is_lr_times_decay_of_the_distance():
+    model = torch.nn.Linear(3, 2)
+    model.register_parameter("reference_energies", torch.nn.Parameter(torch.zeros(2)))
+    anchor = Anchor(model, decay=100.0)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(model.parameters(), lr=2e-3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    anchor.pull(opt)  # moves 0.2 of the way back
+    for name, p in model.named_parameters():
+        expected = start[name] + (1.0 if name == "reference_energies" else 0.8)
+        assert torch.allclose(p, expected), name
+    assert Anchor(model, 0.0).anchor == {}
+
+
+def test_anchor_decay_keeps_fine_tuned_weights_nearer_the_start(data, tmp_path):
+    """Same data, steps and rate: the anchored run ends nearer the initial weights."""
+    distances = {}
+    for decay in (0.0, 50.0):
+        trainer = Trainer(config(tmp_path / str(decay), optimizer={"anchor_decay": decay},
+                                 training={"max_steps": 6}), data)
+        start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        trainer.fit()
+        distances[decay] = sum(float((p.detach() - start[n]).norm() ** 2)
+                               for n, p in trainer.model.named_parameters()
+                               if n != "reference_energies") ** 0.5
+    assert 0 < distances[50.0] < 0.8 * distances[0.0]
 
 
 def test_model_section_helper_puts_the_architecture_first():
