@@ -7,7 +7,7 @@ Systems (``--system``, repeatable; all of them without it):
   fine-tuned with the force-constant loss alone: only the perfect supercell
   with the DFT force constants is trained on (``data.force_constants_only``),
   one probed atom (three exact Hessian-vector products) per step;
-* ``si-l3i5``: the same with SevenNet-l3i5 (the default model) on Si;
+* ``si-l3i5``, ``nacl-l3i5``: the same with SevenNet-l3i5 (the default model);
 * ``si``: the Stillinger–Weber-trained example model (examples/si_sw/model.pt)
   fine-tuned on the Si DFT displacement dataset;
 * ``nacl``: a small fcnet model trained from scratch on the NaCl DFT data;
@@ -76,6 +76,8 @@ SYSTEMS = {
                    "before": "SevenNet-0", "steps": 50, "lr": 1e-3, "config": UNIVERSAL},
     "si-l3i5": {"files": ["Si_phonopy_params.yaml"], "init_model": "sevennet-l3i5",
                 "before": "SevenNet-l3i5", "steps": 120, "lr": 1e-3, "config": UNIVERSAL},
+    "nacl-l3i5": {"files": ["NaCl_rd_phonopy_params.yaml.xz"], "init_model": "sevennet-l3i5",
+                  "before": "SevenNet-l3i5", "steps": 50, "lr": 1e-3, "config": UNIVERSAL},
 }
 
 
