@@ -90,3 +90,36 @@ def generate(set_name, structures, reference, calculator, out, seed, supercell_m
     held = sum(e["split"] == "held-out" for e in entries)
     click.echo(f"{len(entries)} structures ({held} held-out) in {out}, "
                f"{time.perf_counter() - start:.1f} s")
+
+
+@data.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output folder for <split>.tar.xz and copies of FOLDER's top-level files.")
+def pack(folder, out):
+    """Pack a generated data set into a few files.
+
+    Each sub-folder of FOLDER (train/, held-out/, ...) becomes OUT/<name>.tar.xz
+    holding its files unchanged; top-level files (index.json, README) are
+    copied. `fcnet train` (data.paths) and `fcnet evaluate` read the .tar.xz
+    files as they read the folders.
+    """
+    import shutil
+
+    from ase_fcnet.data.archive import pack_folder
+
+    src, dst = Path(folder), Path(out)
+    subs = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subs:
+        raise click.ClickException(f"{src}: has no sub-folders (splits) to pack")
+    if dst.resolve() == src.resolve():
+        raise click.BadParameter("must differ from FOLDER", param_hint="--out")
+    dst.mkdir(parents=True, exist_ok=True)
+    for sub in subs:
+        try:
+            n = pack_folder(sub, dst / f"{sub.name}.tar.xz")
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
+        echo(f"{sub.name}: {n} files -> {dst / (sub.name + '.tar.xz')}")
+    for file in sorted(p for p in src.iterdir() if p.is_file()):
+        shutil.copy2(file, dst / file.name)

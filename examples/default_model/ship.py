@@ -1,11 +1,11 @@
 """Measure the trained default model and bundle it into the package.
 
     python examples/default_model/ship.py [--model examples/default_model/run-products/model.pt]
-    python examples/default_model/ship.py --model examples/default_model/run-stage4/last.pt \
-        --no-install --out runs/stage4_interim   # a run still going: its best weights so far
+    python examples/default_model/ship.py --model examples/default_model/run-products/last.pt \
+        --no-install --out runs/interim   # a run still going: its best weights so far
 
 1. Against the teacher (SevenNet-0) on the held-out bases of
-   datasets/teacher-7net0/held-out: energy (meV/atom), force (eV/Å) and
+   datasets/teacher-7net0/held-out.tar.xz (unpacked once into runs/teacher-7net0/): energy (meV/atom), force (eV/Å) and
    force-constant (eV/Å²) MAE over all held-out structures, and phonon
    frequency MAE (THz) at the commensurate q-points and on an 8×8×8 mesh of
    every held-out ``eq`` structure (the teacher's force constants vs the
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ase_fcnet.data import load_dataset
+from ase_fcnet.data import load_dataset, unpacked_once
 from ase_fcnet.model import load_model, model_from_dict, read_model_file, save_model
 from ase_fcnet.phonons import band_structure, phonopy_to_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate
@@ -51,7 +51,8 @@ from ase_fcnet.training.evaluate import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "datasets" / "teacher-7net0"
+HELD_OUT = unpacked_once(ROOT / "datasets" / "teacher-7net0" / "held-out.tar.xz",
+                         ROOT / "runs" / "teacher-7net0" / "held-out")
 DFT = ROOT.parent / "shared" / "data" / "dft"
 DOCS = ROOT / "docs" / "default_model"
 MODELS = ROOT / "ase_fcnet" / "models"
@@ -64,10 +65,10 @@ DFT_FILES = {"Si": "Si_phonopy_params.yaml", "NaCl": "NaCl_rd_phonopy_params.yam
 
 def held_out(model) -> dict:
     """Errors against the teacher on the held-out bases."""
-    samples = load_dataset([DATA / "held-out"])
+    samples = load_dataset([HELD_OUT])
     out = {k: v for k, v in evaluate(model, samples).items() if not isinstance(v, dict)}
     per = {}
-    for yaml in sorted((DATA / "held-out").glob("*/eq/phonopy_params.yaml.xz")):
+    for yaml in sorted(HELD_OUT.glob("*/eq/phonopy_params.yaml.xz")):
         if json.loads((yaml.parent / "labels.json").read_text())["force_constants"]:
             per[yaml.parent.parent.name] = frequency_errors(model, yaml)
     out.update(summarize_frequency_errors(per))
