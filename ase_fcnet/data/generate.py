@@ -54,6 +54,7 @@ from phonopy.structure.cells import guess_primitive_matrix
 from tqdm import tqdm
 
 from ase_fcnet.fileio import atomic_write
+from ase_fcnet.phonopy_bridge import atoms_to_phonopy, phonopy_to_atoms
 
 from .prototypes import STRUCTURE_SETS, split_of, structure_set, supercell_matrix
 from .references import (
@@ -75,21 +76,9 @@ MAX_HESSIAN_COST = 20_000
 RELAX_FMAX = 1e-4
 
 
-def _to_phonopy(atoms: Atoms) -> PhonopyAtoms:
-    return PhonopyAtoms(
-        symbols=atoms.get_chemical_symbols(),
-        cell=atoms.cell.array,
-        scaled_positions=atoms.get_scaled_positions(wrap=False),
-    )
-
-
 def _primitive_matrix(unitcell: PhonopyAtoms) -> np.ndarray:
     pmat = guess_primitive_matrix(unitcell, symprec=1e-5)
     return pmat if abs(np.linalg.det(pmat)) < 1.0 - 1e-6 else np.eye(3)
-
-
-def _to_ase(cell: PhonopyAtoms) -> Atoms:
-    return Atoms(symbols=list(cell.symbols), cell=cell.cell, positions=cell.positions, pbc=True)
 
 
 def _evaluate(atoms: Atoms, calc: Calculator, stress: bool = False) -> dict[str, Any]:
@@ -175,12 +164,12 @@ def generate_structure(
         raise ValueError(f"method 'analytic' needs get_hessian, {type(calc).__name__} has none")
     atoms = _relaxed(atoms, calc) if relax else atoms
     smat = supercell_matrix(atoms.cell.array, supercell_min_length)
-    unitcell = _to_phonopy(atoms)
+    unitcell = atoms_to_phonopy(atoms)
     phonon = Phonopy(unitcell, smat, primitive_matrix=_primitive_matrix(unitcell), log_level=0)
     phonon.generate_displacements(distance=distance)
-    supercell = _to_ase(phonon.supercell)
+    supercell = phonopy_to_atoms(phonon.supercell)
     perfect = _evaluate(supercell, calc, stress=True)
-    results = [_evaluate(_to_ase(s), calc) for s in phonon.supercells_with_displacements]
+    results = [_evaluate(phonopy_to_atoms(s), calc) for s in phonon.supercells_with_displacements]
     forces = np.array([r["forces"] for r in results])
 
     used, check, fc = "finite-displacement", None, None

@@ -38,6 +38,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from phonopy import Phonopy
 
+from ase_fcnet.phonopy_bridge import compact_force_constants, phonopy_to_atoms, rows_to_force_constants
+
 __all__ = [
     "HESSIAN_TOL",
     "REFERENCES",
@@ -297,14 +299,11 @@ def analytic_force_constants(
     InaccurateHessianError
         If the Hessian is not symmetric or its column error exceeds ``tol``.
     """
-    cell = phonon.supercell
-    atoms = Atoms(symbols=list(cell.symbols), cell=cell.cell, positions=cell.positions, pbc=True)
+    atoms = phonopy_to_atoms(phonon.supercell)
     hess = analytic_hessian(atoms, calc)
     err = hessian_column_error(atoms, calc, hess, _displacement_directions(phonon))
     if err > tol:
         raise InaccurateHessianError(
             f"analytic Hessian deviates from central force differences by {err:.3e} eV/Å²"
         )
-    n = len(atoms)
-    fc = hess.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
-    return np.ascontiguousarray(fc[phonon.primitive.p2s_map]), err
+    return compact_force_constants(rows_to_force_constants(hess), phonon.primitive.p2s_map), err

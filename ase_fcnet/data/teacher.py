@@ -65,7 +65,9 @@ from tqdm import tqdm
 
 from ase_fcnet.fileio import atomic_write, atomic_write_text
 
-from .generate import _evaluate, _primitive_matrix, _to_ase, _to_phonopy, run_labelled
+from ase_fcnet.phonopy_bridge import atoms_to_phonopy, phonopy_to_atoms, read_phonopy_yaml
+
+from .generate import _evaluate, _primitive_matrix, run_labelled
 from .prototypes import _random_strain, _rattled, _rng, _strained, supercell_matrix
 from .universal import base_structures, teacher_split
 
@@ -119,9 +121,7 @@ MAX_ABS_STRESS = 1.0  # eV/Å³
 
 
 def _max_abs_fc(path: Path) -> float:
-    import phonopy
-
-    return float(np.abs(phonopy.load(path, produce_fc=False, log_level=0).force_constants).max())
+    return float(np.abs(read_phonopy_yaml(path).force_constants).max())
 
 
 def _variant_folder(folder: Path, variant: dict[str, Any]) -> Path:
@@ -195,18 +195,18 @@ def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with
         counts, number of displacements, whether force constants were written.
     """
     start = time.perf_counter()
-    unitcell = _to_phonopy(atoms)
+    unitcell = atoms_to_phonopy(atoms)
     smat = supercell_matrix(atoms.cell.array, supercell_min_length) if with_fc else np.eye(3, dtype=int)
     phonon = Phonopy(unitcell, smat, primitive_matrix=_primitive_matrix(unitcell) if with_fc
                      else np.eye(3), log_level=0)
-    supercell = _to_ase(phonon.supercell)
+    supercell = phonopy_to_atoms(phonon.supercell)
     if with_fc:
         phonon.generate_displacements(distance=0.01)
         with_fc = len(phonon.supercells_with_displacements) * len(supercell) <= fc_budget
     perfect = _evaluate(supercell, calc, stress=True)
     n_disp = 0
     if with_fc:
-        displaced = [_evaluate(_to_ase(s), calc) for s in phonon.supercells_with_displacements]
+        displaced = [_evaluate(phonopy_to_atoms(s), calc) for s in phonon.supercells_with_displacements]
         n_disp = len(displaced)
         phonon.forces = np.array([r["forces"] for r in displaced]) - perfect["forces"][None]
         phonon.produce_force_constants(calculate_full_force_constants=False, show_drift=False)

@@ -27,33 +27,18 @@ import numpy as np
 import scipy.sparse
 from ase import Atoms
 from phonopy import Phonopy
-from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
 
 from ase_fcnet.phonons.symmetry import fast_phonopy_symmetry
+from ase_fcnet.phonopy_bridge import (  # noqa: F401 (atoms_to_phonopy, phonopy_to_atoms re-exported)
+    atoms_to_phonopy,
+    displacement_vectors,
+    phonopy_to_atoms,
+    rows_to_force_constants,
+    unit_vectors,
+)
 
 _METHODS = {"analytic": "analytic", "finite-displacement": "finite-displacement", "fd": "finite-displacement"}
-
-
-def atoms_to_phonopy(atoms: Atoms) -> PhonopyAtoms:
-    """Convert ASE atoms to :class:`PhonopyAtoms`, keeping the ASE masses (amu)."""
-    return PhonopyAtoms(
-        symbols=atoms.get_chemical_symbols(),
-        cell=np.array(atoms.cell[:], dtype=float),
-        scaled_positions=atoms.get_scaled_positions(wrap=False),
-        masses=atoms.get_masses(),
-    )
-
-
-def phonopy_to_atoms(cell: PhonopyAtoms) -> Atoms:
-    """Convert :class:`PhonopyAtoms` (e.g. a supercell) to periodic ASE atoms with the same masses."""
-    return Atoms(
-        symbols=list(cell.symbols),
-        cell=np.array(cell.cell, dtype=float),
-        scaled_positions=np.array(cell.scaled_positions, dtype=float),
-        masses=np.array(cell.masses, dtype=float),
-        pbc=True,
-    )
 
 
 def resolve_supercell_matrix(cell, supercell_matrix=None, min_length: float = 10.0) -> np.ndarray:
@@ -206,31 +191,12 @@ def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     n_atoms = len(atoms_supercell)
     apply, source = _hessian_operator(calculator, atoms_supercell)
-    identity = np.eye(3 * n_atoms).reshape(3 * n_atoms, n_atoms, 3)
+    identity = unit_vectors(np.arange(n_atoms), n_atoms)
     rows = [
         _apply_checked(apply, source, identity[start : start + chunk_size])
         for start in range(0, 3 * n_atoms, chunk_size)
     ]
-    hessian = np.concatenate(rows).reshape(n_atoms, 3, n_atoms, 3)
-    return np.ascontiguousarray(hessian.transpose(0, 2, 1, 3))
-
-
-def displacement_vectors(phonon: Phonopy) -> np.ndarray:
-    """Displacements of phonopy's type-1 dataset as full supercell arrays.
-
-    Returns
-    -------
-    ndarray, shape (n_disp, N_super, 3), Å
-        ``u[k]`` is zero except for the displaced atom of displacement ``k``.
-    """
-    dataset = phonon.dataset
-    if dataset is None or "first_atoms" not in dataset:
-        raise ValueError("phonon has no type-1 displacement dataset (generate_displacements first)")
-    n_atoms = len(phonon.supercell)
-    u = np.zeros((len(dataset["first_atoms"]), n_atoms, 3))
-    for k, entry in enumerate(dataset["first_atoms"]):
-        u[k, entry["number"]] = entry["displacement"]
-    return u
+    return np.ascontiguousarray(rows_to_force_constants(np.concatenate(rows)))
 
 
 def phonopy_from_atoms(
