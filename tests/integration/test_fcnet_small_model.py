@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import ase_fcnet.models
 from ase_fcnet import FCNetCalculator, ModelCautionWarning
 from ase_fcnet.cli import main
-from ase_fcnet.data.universal import ELEMENTS
+from ase_fcnet.generation.universal import ELEMENTS
 from ase_fcnet.graph import StructureError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk
 
 from ase_fcnet import FCNetCalculator, phonopy_from_atoms
-from ase_fcnet.data.references import reference_calculator
+from ase_fcnet.generation.references import reference_calculator
 from ase_fcnet.model import read_model_file
 
 ROOT = Path(__file__).resolve().parents[2]

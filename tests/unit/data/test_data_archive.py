@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ase_fcnet.cli import main
 from ase_fcnet.data import load_dataset, pack_folder, unpack_archive
-from ase_fcnet.data.generate import generate_reference_data
+from ase_fcnet.generation.generate import generate_reference_data
 
 ARRAYS = ("energy", "forces", "stress", "fc_atoms", "force_constants")
 

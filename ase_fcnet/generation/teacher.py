@@ -2,8 +2,8 @@
 
 The teacher is SevenNet-0 (``sevenn``, MIT; weights ship inside the package and
 run offline; install with ``pip install ase_fcnet[teacher]``), or any named
-reference of :mod:`ase_fcnet.data.references`. For every base structure of
-:func:`ase_fcnet.data.universal.base_structures` the teacher
+reference of :mod:`ase_fcnet.generation.references`. For every base structure of
+:func:`ase_fcnet.generation.universal.base_structures` the teacher
 
 1. relaxes the cell and positions keeping the space group
    (:func:`ase_fcnet.phonons.relax.relax`, fmax 0.02 eV/Å, at most 200 steps);
@@ -34,15 +34,15 @@ reference of :mod:`ase_fcnet.data.references`. For every base structure of
    stress beyond MAX_ABS_STRESS, a failure of the teacher, not physics); the
    variant folders of such a base are removed.
 
-The train / held-out split is by base (:func:`ase_fcnet.data.universal.teacher_split`),
+The train / held-out split is by base (:func:`ase_fcnet.generation.universal.teacher_split`),
 so the variants of a held-out base are never trained on. Reproduce with::
 
-    python -m ase_fcnet.data.teacher --out datasets/teacher-7net0 --workers 2
+    fcnet data teacher --out runs/teacher-7net0 --workers 2
+    fcnet data pack runs/teacher-7net0 --out datasets/teacher-7net0
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -67,15 +67,15 @@ from ase_fcnet.fileio import atomic_write, atomic_write_text
 
 from ase_fcnet.phonopy_bridge import atoms_to_phonopy, phonopy_to_atoms, read_phonopy_yaml
 
-from .generate import _evaluate, _primitive_matrix, run_labelled
-from .prototypes import _random_strain, _rattled, _rng, _strained, supercell_matrix
+from .generate import calculate_labels, primitive_matrix, run_labelled
+from .prototypes import random_strain, rattled, strained, structure_rng, supercell_matrix
 from .universal import base_structures, teacher_split
 
 __all__ = ["TEACHER", "generate_teacher_data", "label_base", "sevennet_calculator"]
 
 log = logging.getLogger(__name__)
 
-#: Name of the default teacher (see :data:`ase_fcnet.data.references.REFERENCES`).
+#: Name of the default teacher (see :data:`ase_fcnet.generation.references.REFERENCES`).
 TEACHER = "sevennet-0"
 DONE = "done.json"
 YAML_XZ = "phonopy_params.yaml.xz"
@@ -197,16 +197,16 @@ def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with
     start = time.perf_counter()
     unitcell = atoms_to_phonopy(atoms)
     smat = supercell_matrix(atoms.cell.array, supercell_min_length) if with_fc else np.eye(3, dtype=int)
-    phonon = Phonopy(unitcell, smat, primitive_matrix=_primitive_matrix(unitcell) if with_fc
+    phonon = Phonopy(unitcell, smat, primitive_matrix=primitive_matrix(unitcell) if with_fc
                      else np.eye(3), log_level=0)
     supercell = phonopy_to_atoms(phonon.supercell)
     if with_fc:
         phonon.generate_displacements(distance=0.01)
         with_fc = len(phonon.supercells_with_displacements) * len(supercell) <= fc_budget
-    perfect = _evaluate(supercell, calc, stress=True)
+    perfect = calculate_labels(supercell, calc, stress=True)
     n_disp = 0
     if with_fc:
-        displaced = [_evaluate(phonopy_to_atoms(s), calc) for s in phonon.supercells_with_displacements]
+        displaced = [calculate_labels(phonopy_to_atoms(s), calc) for s in phonon.supercells_with_displacements]
         n_disp = len(displaced)
         phonon.forces = np.array([r["forces"] for r in displaced]) - perfect["forces"][None]
         phonon.produce_force_constants(calculate_full_force_constants=False, show_drift=False)
@@ -222,7 +222,7 @@ def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with
 
 
 def _variants(label: str, relaxed: Atoms, seed: int, n_efs: int) -> list[tuple[str, Atoms, bool]]:
-    rng = _rng(seed, label)
+    rng = structure_rng(seed, label)
     iso = relaxed.copy()
     iso.set_cell(relaxed.cell * (0.97 if rng.random() < 0.5 else 1.03), scale_atoms=True)
     out = [("eq", relaxed, True), ("iso", iso, True)]
@@ -230,8 +230,8 @@ def _variants(label: str, relaxed: Atoms, seed: int, n_efs: int) -> list[tuple[s
     while len(relaxed) * reps**3 < 4:
         reps += 1
     for k in range(n_efs):
-        cell = _strained(relaxed.repeat(reps), _random_strain(rng, 0.04))
-        out.append((f"efs-{k}", _rattled(cell, rng.uniform(0.02, 0.12), rng), False))
+        cell = strained(relaxed.repeat(reps), random_strain(rng, 0.04))
+        out.append((f"efs-{k}", rattled(cell, rng.uniform(0.02, 0.12), rng), False))
     return out
 
 
@@ -311,7 +311,7 @@ def generate_teacher_data(out_dir: str | os.PathLike, calculator_factory: Callab
     calculator_factory : callable
         Zero-argument, picklable; returns a fresh teacher calculator.
     seed, n_random
-        Passed to :func:`~ase_fcnet.data.universal.base_structures`.
+        Passed to :func:`~ase_fcnet.generation.universal.base_structures`.
     workers : int
         Processes labelling bases concurrently (one torch thread each when > 1).
     limit : int, optional
@@ -355,37 +355,6 @@ def generate_teacher_data(out_dir: str | os.PathLike, calculator_factory: Callab
     return records
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: label the universal structure set with SevenNet-0."""
-    parser = argparse.ArgumentParser(prog="python -m ase_fcnet.data.teacher",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="dataset folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-random", type=int, default=350, help="random pyxtal compositions")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=None, help="at most this many new bases")
-    parser.add_argument("--supercell-min-length", type=float, default=6.0, help="Å")
-    parser.add_argument("--fc-budget", type=int, default=2500)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    start = time.perf_counter()
-    records = generate_teacher_data(args.out, sevennet_calculator, seed=args.seed,
-                                    n_random=args.n_random, workers=args.workers,
-                                    limit=args.limit,
-                                    supercell_min_length=args.supercell_min_length,
-                                    fc_budget=args.fc_budget)
-    done = [r for r in records if "skipped" not in r]
-    n_var = sum(len(r["variants"]) for r in done)
-    print(f"{len(records)} bases done ({len(records) - len(done)} skipped), {n_var} labelled "
-          f"structures in {args.out}, {time.perf_counter() - start:.0f} s this run")
-    print(summary(done))
-    held = [r for r in records if teacher_split(r["base"]) == "held-out"]
-    held_ok = [r for r in held if "skipped" not in r]
-    print(f"train / held-out bases {len(records) - len(held)} / {len(held)}; held-out usable "
-          f"{len(held_ok)} with {sum(len(r['variants']) for r in held_ok)} structures")
-    return 0
-
-
 def summary(done: Sequence[dict[str, Any]]) -> str:
     """One-paragraph statistics of finished (not skipped) ``done.json`` records."""
     from ase.formula import Formula
@@ -401,7 +370,3 @@ def summary(done: Sequence[dict[str, Any]]) -> str:
     return (f"{len(fc)} structures with force constants (supercells of {np.mean(sizes):.0f} "
             f"atoms on average, at most {max(sizes, default=0)}); {converged} of {len(done)} "
             f"relaxations converged; {len(bases_per_element)} elements, the rarest in {rarest} bases")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """A broad, reproducible structure set over the elements of common inorganic solids.
 
-The set feeds the teacher data of the default model (:mod:`ase_fcnet.data.teacher`).
+The set feeds the teacher data of the default model (:mod:`ase_fcnet.generation.teacher`).
 Every structure is a *base* (an unrelaxed unit cell, Å) with a unique label:
 
 * elemental: fcc, bcc and hcp for every metal and metalloid, diamond and
@@ -15,7 +15,7 @@ Every structure is a *base* (an unrelaxed unit cell, Å) with a unique label:
 * :data:`COMMON`: real compounds in their own prototype (NaCl, MgO,
   GaAs, GaN, ZnO, TiO2, CaF2, SrTiO3, MgAl2O4, Ni3Al, TiNiSn, Cu2MnAl,
   CuInSe2, NiAs, ...), so that the crystals users ask about first are
-  covered whatever the draws; prototypes in :mod:`ase_fcnet.data.cells`.
+  covered whatever the draws; prototypes in :mod:`ase_fcnet.generation.cells`.
 
 Lattice parameters are only a start: each cell is scaled so that its shortest
 bond equals the sum of the covalent radii, and the teacher relaxes it.
@@ -36,8 +36,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
-from .cells import build_cell as _build
-from .prototypes import _rng
+from .cells import build_cell
+from .prototypes import structure_rng
 
 __all__ = [
     "COMMON",
@@ -279,7 +279,7 @@ def _split_formula(formula: str) -> tuple[str, ...]:
 
 def _labelled(kind: str, symbols: tuple[str, ...]) -> tuple[str, Atoms]:
     """``(<prototype>-<empirical formula>, unscaled cell)`` of a compound."""
-    atoms = _build(kind, *symbols)
+    atoms = build_cell(kind, *symbols)
     return f"{kind}-{atoms.get_chemical_formula(empirical=True)}", atoms
 
 
@@ -313,20 +313,20 @@ def base_structures(seed: int = 0, n_random: int = 350,
     out: list[tuple[str, Atoms]] = []
     for s in METALS:
         for kind in ("fcc", "bcc", "hcp"):
-            out.append((f"{kind}-{s}", _build(kind, s)))
+            out.append((f"{kind}-{s}", build_cell(kind, s)))
     for s in ("C", "Si", "Ge", "Sn"):
-        out.append((f"diamond-{s}", _build("diamond", s)))
+        out.append((f"diamond-{s}", build_cell("diamond", s)))
     out += [_labelled(kind, symbols) for kind, symbols in _compounds(seed)]
     for k, comp in enumerate(_random_compositions(seed, n_random)):
         label = f"random-{k:03d}-" + "".join(f"{e}{n if n > 1 else ''}" for e, n in comp.items())
-        atoms = random_crystal(comp, _rng(seed, label))
+        atoms = random_crystal(comp, structure_rng(seed, label))
         if atoms is not None:
             out.append((label, atoms))
     out += common_structures()  # after the drawn ones, so earlier labels keep their cells
     for draw in range(1, compound_draws):
         out += [_labelled(kind, symbols) for kind, symbols in _compounds(seed, draw)]
     for s in ("C", "Si", "Ge", "Sn"):
-        out.append((f"hexdiamond-{s}", _build("hexdiamond", s)))
+        out.append((f"hexdiamond-{s}", build_cell("hexdiamond", s)))
     seen: set[str] = set()
     unique = []
     for label, atoms in out:

@@ -1,7 +1,7 @@
 """Prototype unit cells of unit scale for the universal structure set.
 
 :func:`build_cell` returns the cell of a named prototype with lattice constant
-about 1 (Å); :func:`ase_fcnet.data.universal.scale_to_bonds` scales it to
+about 1 (Å); :func:`ase_fcnet.generation.universal.scale_to_bonds` scales it to
 covalent bond lengths. Sites (letters are the arguments ``a, b, c``):
 
 * ``fcc``, ``bcc``, ``hcp``, ``diamond``, ``hexdiamond`` (lonsdaleite): element ``a``;

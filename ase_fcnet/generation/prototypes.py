@@ -45,7 +45,11 @@ __all__ = [
     "plane_spacings",
     "polytype",
     "prototype",
+    "random_strain",
+    "rattled",
     "split_of",
+    "strained",
+    "structure_rng",
     "structure_set",
     "supercell_matrix",
     "variants",
@@ -179,22 +183,26 @@ def prototype(name: str) -> Atoms:
     return PROTOTYPES[name]()
 
 
-def _rng(seed: int, label: str) -> np.random.Generator:
+def structure_rng(seed: int, label: str) -> np.random.Generator:
+    """The random generator of one structure: a function of ``(seed, label)`` only."""
     return np.random.default_rng([seed, zlib.crc32(label.encode())])
 
 
-def _strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
+def strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
+    """A copy with cell ``cell @ (1 + eps)`` and the atoms moved with it (``eps`` (3, 3), strain)."""
     out = atoms.copy()
     out.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
     return out
 
 
-def _random_strain(rng: np.random.Generator, amplitude: float) -> np.ndarray:
+def random_strain(rng: np.random.Generator, amplitude: float) -> np.ndarray:
+    """A symmetric (3, 3) strain with components uniform in ±``amplitude``."""
     eps = rng.uniform(-amplitude, amplitude, size=(3, 3))
     return np.triu(eps) + np.triu(eps, 1).T
 
 
-def _rattled(atoms: Atoms, sigma: float, rng: np.random.Generator) -> Atoms:
+def rattled(atoms: Atoms, sigma: float, rng: np.random.Generator) -> Atoms:
+    """A copy with Gaussian displacements of standard deviation ``sigma`` (Å) on every atom."""
     out = atoms.copy()
     out.positions += rng.normal(0.0, sigma, size=out.positions.shape)
     return out
@@ -290,22 +298,22 @@ def variants(
     out = [(f"{name}-ideal", base.copy())]
     percent = f"{100 * strain:g}"
     for tag, scale in ((f"iso-m{percent}", 1.0 - strain), (f"iso-p{percent}", 1.0 + strain)):
-        out.append((f"{name}-{tag}", _strained(base, (scale - 1.0) * np.eye(3))))
+        out.append((f"{name}-{tag}", strained(base, (scale - 1.0) * np.eye(3))))
     for k in range(n_aniso):
         label = f"{name}-aniso-{k}"
-        out.append((label, _strained(base, _random_strain(_rng(seed, label), strain))))
+        out.append((label, strained(base, random_strain(structure_rng(seed, label), strain))))
     for k in range(n_rattle):
         label = f"{name}-rattle-{k}"
         sigma = _sigma(k, n_rattle, sigma_range)
-        out.append((label, _rattled(base, sigma, _rng(seed, label))))
+        out.append((label, rattled(base, sigma, structure_rng(seed, label))))
     for k in range(n_strain_rattle):
         label = f"{name}-strain-rattle-{k}"
-        rng = _rng(seed, label)
-        strained = _strained(base, _random_strain(rng, strain))
-        out.append((label, _rattled(strained, _sigma(k, n_strain_rattle, sigma_range), rng)))
+        rng = structure_rng(seed, label)
+        deformed = strained(base, random_strain(rng, strain))
+        out.append((label, rattled(deformed, _sigma(k, n_strain_rattle, sigma_range), rng)))
     for k in range(n_vac):
         label = f"{name}-vac-{k}"
-        out.append((label, _vacancy(base, _rng(seed, label))))
+        out.append((label, _vacancy(base, structure_rng(seed, label))))
     return out
 
 

@@ -14,9 +14,9 @@ from ase.neighborlist import neighbor_list
 from phonopy import Phonopy
 
 from ase_fcnet.data import load_dataset
-from ase_fcnet.data import universal as uni
-from ase_fcnet.data.references import reference_calculator
-from ase_fcnet.data.teacher import DONE, YAML_XZ, label_base
+from ase_fcnet.generation import universal as uni
+from ase_fcnet.generation.references import reference_calculator
+from ase_fcnet.generation.teacher import DONE, YAML_XZ, label_base
 from ase_fcnet.phonons import atoms_to_phonopy, phonopy_to_atoms
 
 EMT_FACTORY = functools.partial(reference_calculator, "emt")
@@ -149,7 +149,7 @@ class _NoOp(EMT):
 
 def test_sevennet_teacher_runs_offline():
     pytest.importorskip("sevenn")
-    from ase_fcnet.data.teacher import sevennet_calculator
+    from ase_fcnet.generation.teacher import sevennet_calculator
 
     atoms = bulk("NaCl", "rocksalt", a=5.64)
     atoms.calc = sevennet_calculator()
@@ -159,7 +159,7 @@ def test_sevennet_teacher_runs_offline():
 
 def test_generate_teacher_data_resumes_and_indexes(tmp_path):
     pytest.importorskip("pyxtal")
-    from ase_fcnet.data.teacher import generate_teacher_data
+    from ase_fcnet.generation.teacher import generate_teacher_data
 
     first = generate_teacher_data(tmp_path, EMT_FACTORY, n_random=2, limit=2, progress=False, n_efs=0)
     assert len(first) == 2  # EMT knows few elements: such bases are recorded as skipped
@@ -180,7 +180,7 @@ def test_generate_teacher_data_resumes_and_indexes(tmp_path):
 def test_prototype_cells_have_their_space_group(kind, symbols, number):
     import spglib
 
-    from ase_fcnet.data.cells import build_cell
+    from ase_fcnet.generation.cells import build_cell
 
     atoms = uni.scale_to_bonds(build_cell(kind, *symbols))
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
@@ -189,14 +189,14 @@ def test_prototype_cells_have_their_space_group(kind, symbols, number):
 
 
 def test_unknown_prototype_is_named():
-    from ase_fcnet.data.cells import build_cell
+    from ase_fcnet.generation.cells import build_cell
 
     with pytest.raises(ValueError, match="perovskit"):
         build_cell("perovskit", "Sr", "Ti", "O")
 
 
 def _fake_base(tmp_path, stress, max_abs_fc):
-    from ase_fcnet.data import teacher
+    from ase_fcnet.generation import teacher
 
     folder = tmp_path / "rocksalt-XY"
     variants = []

@@ -43,9 +43,11 @@ from ase_fcnet.phonopy_bridge import compact_force_constants, phonopy_to_atoms, 
 __all__ = [
     "HESSIAN_TOL",
     "REFERENCES",
+    "REFERENCE_ELEMENTS",
     "InaccurateHessianError",
     "analytic_force_constants",
     "analytic_hessian",
+    "check_reference_elements",
     "hessian_column_error",
     "matscipy_hessian_cost",
     "reference_calculator",
@@ -98,6 +100,49 @@ REFERENCES: dict[str, tuple[Callable[[], Calculator], str]] = {
         "ASE effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt; for tests)",
     ),
 }
+
+
+def _emt_elements() -> tuple[str, ...]:
+    from ase.calculators.emt import parameters
+
+    return tuple(sorted(parameters))
+
+
+#: Reference name -> the elements it has parameters for.
+REFERENCE_ELEMENTS: dict[str, Callable[[], tuple[str, ...]]] = {
+    "sw-si": lambda: ("Si",),
+    "tersoff-sic": lambda: ("C", "Si"),
+    "emt": _emt_elements,
+}
+
+
+def check_reference_elements(name: str, structures: Sequence[tuple[str, Atoms]]) -> None:
+    """Fail before any work when a structure holds an element the reference lacks.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REFERENCES`.
+    structures : sequence of (str, ase.Atoms)
+        Labels (file names, say) and structures.
+
+    Raises
+    ------
+    ValueError
+        Naming the first structure and its elements the reference has no
+        parameters for, and the elements it covers; or an unknown reference.
+    """
+    if name not in REFERENCE_ELEMENTS:
+        known = ", ".join(sorted(REFERENCES))
+        raise ValueError(f"unknown reference calculator {name!r}; known: {known}")
+    covered = REFERENCE_ELEMENTS[name]()
+    for label, atoms in structures:
+        missing = sorted(set(atoms.get_chemical_symbols()) - set(covered))
+        if missing:
+            raise ValueError(
+                f"{label}: reference {name!r} has no parameters for {', '.join(missing)} "
+                f"(it covers {', '.join(covered)}); use another --reference or --calculator"
+            )
 
 
 def reference_calculator(name: str) -> Calculator:

@@ -14,9 +14,9 @@ from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from phonopy.file_IO import parse_FORCE_CONSTANTS
 
-from ase_fcnet.data import generate as gen
-from ase_fcnet.data.prototypes import split_of
-from ase_fcnet.data.references import (
+from ase_fcnet.generation import generate as gen
+from ase_fcnet.generation.prototypes import split_of
+from ase_fcnet.generation.references import (
     REFERENCES,
     InaccurateHessianError,
     analytic_hessian,
@@ -300,12 +300,19 @@ def test_parallel_workers_write_the_same_data(tmp_path):
 
 
 def test_command_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(gen, "structure_set", lambda name, seed: _si_structures()[:2])
+    from click.testing import CliRunner
+
+    from ase_fcnet.cli import main
+    from ase_fcnet.generation import prototypes
+
+    monkeypatch.setattr(prototypes, "structure_set", lambda name, seed: _si_structures()[:2])
     out = tmp_path / "cli"
-    args = ["--set", "si", "--reference", "sw-si", "--out", str(out), "--seed", "3"]
-    assert gen.main([*args, "--supercell-min-length", "6", "--no-progress"]) == 0
+    args = ["data", "generate", "--set", "si", "--reference", "sw-si", "--out", str(out), "--seed", "3"]
+    res = CliRunner().invoke(main, [*args, "--supercell-min-length", "6", "--no-progress"])
+    assert res.exit_code == 0, res.output
     index = json.loads((out / "index.json").read_text())
     assert index["metadata"]["reference"] == "sw-si" and index["metadata"]["seed"] == 3
     assert len(index["structures"]) == 2
-    with pytest.raises(SystemExit):
-        gen.main(["--set", "si", "--reference", "dft", "--out", str(out)])
+    bad = CliRunner().invoke(main, ["data", "generate", "--set", "si", "--reference", "dft",
+                                    "--out", str(out)])
+    assert bad.exit_code == 2 and "sw-si" in bad.output

@@ -20,20 +20,19 @@ against central force differences; otherwise (``"finite-displacement"``)
 phonopy fits them to the displacement forces minus the perfect-supercell
 (residual) forces. ``method="auto"`` uses finite displacements when matscipy's
 Hessian would be slow (estimated loop count above ``max_hessian_cost``) or
-fails its check (see :mod:`ase_fcnet.data.references`). The phonopy unit cell
+fails its check (see :mod:`ase_fcnet.generation.references`). The phonopy unit cell
 is the given structure; the primitive matrix is phonopy's symmetry guess when
 that cell is smaller, else the identity (rattled and vacancy cells).
 Each structure goes to ``<out>/<split>/<label>/`` (split ``train`` or
-``held-out``, see :func:`ase_fcnet.data.prototypes.split_of`), so a training
+``held-out``, see :func:`ase_fcnet.generation.prototypes.split_of`), so a training
 config names ``<out>/train`` and evaluation ``<out>/held-out``. A final
 ``index.json`` lists every folder with formula, atom counts, split and method. Reproduce a set with::
 
-    python -m ase_fcnet.data.generate --set si --reference sw-si --out data/sw_si --seed 0
+    fcnet data generate --set si --reference sw-si --out data/sw_si --seed 0
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -56,16 +55,22 @@ from tqdm import tqdm
 from ase_fcnet.fileio import atomic_write
 from ase_fcnet.phonopy_bridge import atoms_to_phonopy, phonopy_to_atoms
 
-from .prototypes import STRUCTURE_SETS, split_of, structure_set, supercell_matrix
+from .prototypes import split_of, supercell_matrix
 from .references import (
-    REFERENCES,
     InaccurateHessianError,
     analytic_force_constants,
     matscipy_hessian_cost,
-    reference_calculator,
 )
 
-__all__ = ["generate_reference_data", "generate_structure", "main"]
+__all__ = [
+    "MAX_HESSIAN_COST",
+    "METHODS",
+    "calculate_labels",
+    "generate_reference_data",
+    "generate_structure",
+    "primitive_matrix",
+    "run_labelled",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +81,15 @@ MAX_HESSIAN_COST = 20_000
 RELAX_FMAX = 1e-4
 
 
-def _primitive_matrix(unitcell: PhonopyAtoms) -> np.ndarray:
+def primitive_matrix(unitcell: PhonopyAtoms) -> np.ndarray:
+    """Phonopy's primitive matrix of ``unitcell`` (symprec 1e-5), or the identity when it is primitive."""
     pmat = guess_primitive_matrix(unitcell, symprec=1e-5)
     return pmat if abs(np.linalg.det(pmat)) < 1.0 - 1e-6 else np.eye(3)
 
 
-def _evaluate(atoms: Atoms, calc: Calculator, stress: bool = False) -> dict[str, Any]:
+def calculate_labels(atoms: Atoms, calc: Calculator, stress: bool = False) -> dict[str, Any]:
+    """``energy`` (eV), ``forces`` ((N, 3), eV/Å) and, with ``stress``, ``stress`` ((6,) eV/Å³,
+    ASE Voigt; None when the calculator has none) of ``atoms`` with ``calc``."""
     work = atoms.copy()
     work.calc = calc
     out: dict[str, Any] = {
@@ -138,7 +146,7 @@ def generate_structure(
         Relax the atomic positions first (fixed cell, BFGS to 1e-4 eV/Å).
     max_hessian_cost : int
         With ``"auto"``, use finite displacements when
-        :func:`~ase_fcnet.data.references.matscipy_hessian_cost` of the
+        :func:`~ase_fcnet.generation.references.matscipy_hessian_cost` of the
         supercell exceeds this.
     distance : float
         Phonopy displacement distance, Å.
@@ -165,11 +173,11 @@ def generate_structure(
     atoms = _relaxed(atoms, calc) if relax else atoms
     smat = supercell_matrix(atoms.cell.array, supercell_min_length)
     unitcell = atoms_to_phonopy(atoms)
-    phonon = Phonopy(unitcell, smat, primitive_matrix=_primitive_matrix(unitcell), log_level=0)
+    phonon = Phonopy(unitcell, smat, primitive_matrix=primitive_matrix(unitcell), log_level=0)
     phonon.generate_displacements(distance=distance)
     supercell = phonopy_to_atoms(phonon.supercell)
-    perfect = _evaluate(supercell, calc, stress=True)
-    results = [_evaluate(phonopy_to_atoms(s), calc) for s in phonon.supercells_with_displacements]
+    perfect = calculate_labels(supercell, calc, stress=True)
+    results = [calculate_labels(phonopy_to_atoms(s), calc) for s in phonon.supercells_with_displacements]
     forces = np.array([r["forces"] for r in results])
 
     used, check, fc = "finite-displacement", None, None
@@ -321,43 +329,3 @@ def generate_reference_data(
     index = {"metadata": metadata or {}, "structures": entries}
     atomic_write(out / "index.json", lambda p: Path(p).write_text(json.dumps(index, indent=1)))
     return entries
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: generate a named structure set with a named reference."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ase_fcnet.data.generate", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--set", required=True, choices=STRUCTURE_SETS)
-    parser.add_argument("--reference", required=True, choices=sorted(REFERENCES))
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--supercell-min-length", type=float, default=10.0, help="Å")
-    parser.add_argument("--method", choices=METHODS, default="auto")
-    parser.add_argument("--relax", action="store_true", help="relax positions first")
-    parser.add_argument("--max-hessian-cost", type=int, default=MAX_HESSIAN_COST)
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--no-progress", action="store_true")
-    args = vars(parser.parse_args(argv))
-    out, progress, workers = args.pop("out"), not args.pop("no_progress"), args.pop("workers")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    start = time.perf_counter()
-    entries = generate_reference_data(
-        structure_set(args["set"], args["seed"]),
-        functools.partial(reference_calculator, args["reference"]),
-        out,
-        progress=progress,
-        metadata=args,
-        workers=workers,
-        **{k: args[k] for k in ("supercell_min_length", "method", "relax", "max_hessian_cost")},
-    )
-    held = sum(e["split"] == "held-out" for e in entries)
-    print(
-        f"{len(entries)} structures ({held} held-out), {sum(e['n_atoms'] for e in entries)} "
-        f"unit-cell atoms, {out}, {time.perf_counter() - start:.1f} s"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

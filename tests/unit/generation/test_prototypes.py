@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
-from ase_fcnet.data.prototypes import (
+from ase_fcnet.generation.prototypes import (
     PROTOTYPES,
     STRUCTURE_SETS,
     plane_spacings,
