@@ -8,6 +8,9 @@
   :func:`force_constants_to_rows`, :func:`compact_force_constants`: the
   Hessian ``H[3i+a, 3j+b]`` and phonopy's force constants ``fc[i, j, a, b]``,
   full (N, N, 3, 3) or compact (rows of the primitive-cell atoms);
+* :func:`plane_spacings`, :func:`default_supercell_matrix`: the one rule for
+  an automatic supercell (every plane spacing at least ``min_length``), used
+  by ``fcnet phonons``, ``fcnet data generate`` and the teacher data;
 * :func:`read_phonopy_yaml`, :func:`files_beside`, :func:`phonopy_from_yaml`:
   reading a phonopy yaml and the FORCE_SETS / FORCE_CONSTANTS that belong to
   it (only files beside the yaml, never from the current directory).
@@ -30,11 +33,13 @@ from phonopy.structure.atoms import PhonopyAtoms
 __all__ = [
     "atoms_to_phonopy",
     "compact_force_constants",
+    "default_supercell_matrix",
     "displacement_vectors",
     "files_beside",
     "force_constants_to_rows",
     "has_forces",
     "phonopy_from_yaml",
+    "plane_spacings",
     "phonopy_to_atoms",
     "read_phonopy_yaml",
     "rows_to_force_constants",
@@ -75,6 +80,64 @@ def phonopy_to_atoms(cell: PhonopyAtoms, length_to_A: float = 1.0) -> Atoms:
     )
     atoms.set_masses(np.array(cell.masses, dtype=float))
     return atoms
+
+
+def plane_spacings(cell) -> np.ndarray:
+    """Spacings of the lattice planes spanned by pairs of cell vectors.
+
+    Parameters
+    ----------
+    cell : array_like, shape (3, 3), Å — lattice vectors as rows
+
+    Returns
+    -------
+    ndarray, shape (3,), Å
+        Entry i is the width of the cell along the normal of the plane of the
+        two vectors other than vector i: ``volume / |a_j × a_k|``. It is at
+        most ``|a_i|``, and smaller the more the cell is skewed.
+
+    Raises
+    ------
+    ValueError
+        If the cell is singular or not finite.
+    """
+    cell = np.asarray(cell, dtype=np.float64)
+    volume = abs(np.linalg.det(cell)) if np.all(np.isfinite(cell)) else 0.0
+    if not volume > 1e-12:
+        raise ValueError(f"cell is singular or not finite (volume {volume:g} Å³); "
+                         "cannot choose a supercell")
+    normals = np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]])
+    return volume / np.linalg.norm(normals, axis=1)
+
+
+def default_supercell_matrix(cell, min_length: float) -> np.ndarray:
+    """The automatic supercell: smallest diagonal one whose plane spacings are all ``>= min_length``.
+
+    The rule used everywhere a supercell is chosen for you (``fcnet phonons``
+    without ``--supercell``, ``fcnet data generate``, the teacher data). The
+    plane spacing, not the lattice-vector length, is what keeps an atom's
+    periodic images ``min_length`` apart: for a skewed cell (e.g. the fcc
+    primitive cell, spacing ``a/√3`` against a length of ``a/√2``) a supercell
+    whose vectors are long enough can still be thin across a plane.
+
+    Parameters
+    ----------
+    cell : array_like, shape (3, 3), Å — lattice vectors as rows
+    min_length : float, Å — positive, finite
+
+    Returns
+    -------
+    ndarray, shape (3, 3), int — ``diag(n)`` with ``n_i = max(1, ceil(min_length / spacing_i))``
+
+    Raises
+    ------
+    ValueError
+        If ``min_length`` is not a positive length or the cell is singular.
+    """
+    if not (np.isfinite(min_length) and min_length > 0):
+        raise ValueError(f"min_length must be a positive length in Å, got {min_length!r}")
+    reps = np.ceil(min_length / plane_spacings(cell) - 1e-9)
+    return np.diag(np.maximum(1, reps).astype(int))
 
 
 def displacement_vectors(source: Phonopy | dict, n_atoms: int | None = None) -> np.ndarray:

@@ -53,9 +53,9 @@ from phonopy.structure.cells import guess_primitive_matrix
 from tqdm import tqdm
 
 from ase_fcnet.fileio import atomic_write
-from ase_fcnet.phonopy_bridge import atoms_to_phonopy, phonopy_to_atoms
+from ase_fcnet.phonopy_bridge import atoms_to_phonopy, default_supercell_matrix, phonopy_to_atoms
 
-from .prototypes import split_of, supercell_matrix
+from .prototypes import split_of
 from .references import (
     InaccurateHessianError,
     analytic_force_constants,
@@ -139,7 +139,7 @@ def generate_structure(
     folder : path
         Output folder (created).
     supercell_min_length : float
-        Minimum plane spacing of the supercell, Å (:func:`supercell_matrix`).
+        Minimum plane spacing of the supercell, Å (:func:`ase_fcnet.phonopy_bridge.default_supercell_matrix`).
     method : {"auto", "analytic", "finite-displacement"}
         Source of the force constants.
     relax : bool
@@ -171,7 +171,7 @@ def generate_structure(
     if method == "analytic" and not has_hessian:
         raise ValueError(f"method 'analytic' needs get_hessian, {type(calc).__name__} has none")
     atoms = _relaxed(atoms, calc) if relax else atoms
-    smat = supercell_matrix(atoms.cell.array, supercell_min_length)
+    smat = default_supercell_matrix(atoms.cell.array, supercell_min_length)
     unitcell = atoms_to_phonopy(atoms)
     phonon = Phonopy(unitcell, smat, primitive_matrix=primitive_matrix(unitcell), log_level=0)
     phonon.generate_displacements(distance=distance)

@@ -38,11 +38,12 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
+from ase_fcnet.phonopy_bridge import plane_spacings
+
 __all__ = [
     "PROTOTYPES",
     "STRUCTURE_SETS",
     "beta_tin",
-    "plane_spacings",
     "polytype",
     "prototype",
     "random_strain",
@@ -51,7 +52,6 @@ __all__ = [
     "strained",
     "structure_rng",
     "structure_set",
-    "supercell_matrix",
     "variants",
 ]
 
@@ -206,45 +206,6 @@ def rattled(atoms: Atoms, sigma: float, rng: np.random.Generator) -> Atoms:
     out = atoms.copy()
     out.positions += rng.normal(0.0, sigma, size=out.positions.shape)
     return out
-
-
-def plane_spacings(cell: np.ndarray) -> np.ndarray:
-    """Spacings of the lattice planes spanned by pairs of cell vectors.
-
-    Parameters
-    ----------
-    cell : numpy.ndarray
-        Shape (3, 3), lattice vectors as rows, Å.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (3,), Å; entry i is the width of the cell along the normal of
-        the plane of the two vectors other than vector i.
-    """
-    cell = np.asarray(cell, dtype=np.float64)
-    normals = np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]])
-    return abs(np.linalg.det(cell)) / np.linalg.norm(normals, axis=1)
-
-
-def supercell_matrix(cell: np.ndarray, min_length: float) -> np.ndarray:
-    """Diagonal supercell matrix whose plane spacings are all >= ``min_length``.
-
-    Parameters
-    ----------
-    cell : numpy.ndarray
-        Shape (3, 3), lattice vectors as rows, Å.
-    min_length : float
-        Minimum width of the supercell along each plane normal, Å.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (3, 3), int: ``diag(ceil(min_length / plane_spacings(cell)))``
-        (at least 1).
-    """
-    reps = np.ceil(min_length / plane_spacings(cell) - 1e-9)
-    return np.diag(np.maximum(1, reps).astype(int))
 
 
 def _vacancy(atoms: Atoms, rng: np.random.Generator) -> Atoms:

@@ -65,10 +65,15 @@ from tqdm import tqdm
 
 from ase_fcnet.fileio import atomic_write, atomic_write_text
 
-from ase_fcnet.phonopy_bridge import atoms_to_phonopy, phonopy_to_atoms, read_phonopy_yaml
+from ase_fcnet.phonopy_bridge import (
+    atoms_to_phonopy,
+    default_supercell_matrix,
+    phonopy_to_atoms,
+    read_phonopy_yaml,
+)
 
 from .generate import calculate_labels, primitive_matrix, run_labelled
-from .prototypes import random_strain, rattled, strained, structure_rng, supercell_matrix
+from .prototypes import random_strain, rattled, strained, structure_rng
 from .universal import base_structures, teacher_split
 
 __all__ = ["TEACHER", "generate_teacher_data", "label_base", "sevennet_calculator"]
@@ -196,7 +201,7 @@ def label_variant(label: str, atoms: Atoms, calc: Calculator, folder: Path, with
     """
     start = time.perf_counter()
     unitcell = atoms_to_phonopy(atoms)
-    smat = supercell_matrix(atoms.cell.array, supercell_min_length) if with_fc else np.eye(3, dtype=int)
+    smat = default_supercell_matrix(atoms.cell.array, supercell_min_length) if with_fc else np.eye(3, dtype=int)
     phonon = Phonopy(unitcell, smat, primitive_matrix=primitive_matrix(unitcell) if with_fc
                      else np.eye(3), log_level=0)
     supercell = phonopy_to_atoms(phonon.supercell)

@@ -9,12 +9,10 @@ from ase.neighborlist import neighbor_list
 from ase_fcnet.generation.prototypes import (
     PROTOTYPES,
     STRUCTURE_SETS,
-    plane_spacings,
     polytype,
     prototype,
     split_of,
     structure_set,
-    supercell_matrix,
     variants,
 )
 
@@ -118,15 +116,6 @@ def test_variants_have_the_requested_distortions():
     assert all(0.008 < r < 0.09 for r in rms)
     vac = out["si-diamond-vac-0"]
     assert len(vac) == 15 and vac.get_volume() == pytest.approx(2 * base.get_volume())
-
-
-def test_supercell_matrix_uses_plane_spacings():
-    fcc_prim = prototype("si-diamond").cell.array @ np.array(
-        [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
-    )
-    assert np.allclose(plane_spacings(fcc_prim), 5.431 / np.sqrt(3))
-    assert np.array_equal(supercell_matrix(fcc_prim, 10.0), np.diag([4, 4, 4]))
-    assert np.array_equal(supercell_matrix(np.diag([5.0, 2.5, 20.0]), 10.0), np.diag([2, 4, 1]))
 
 
 def test_unknown_names_raise():
