@@ -11,7 +11,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from ase_fcnet.graph import atoms_to_graph
-from ase_fcnet.model import energy_forces_stress, hessian, hessian_vector_products, load_model
+from ase_fcnet.model import energy_forces_stress, graph_hessian_vector_products, hessian, load_model
 from ase_fcnet.model.registry import architecture_name
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -45,7 +45,7 @@ def resolve_model(model, device: torch.device, dtype: torch.dtype | None) -> tor
     ``dtype``, measured per bundled model), else float64.
     """
     if model is None or isinstance(model, (str, os.PathLike)):
-        from ase_fcnet.models import model_file
+        from ase_fcnet.pretrained import model_file
 
         loaded = load_model(model_file(model), dtype=torch.float64, device=device)
         return loaded.to(dtype=dtype or preferred_dtype(loaded))
@@ -164,7 +164,7 @@ class FCNetCalculator(Calculator):
             raise ValueError(f"vectors must have shape (K, {len(atoms)}, 3), got {vectors.shape}")
         graph = self._graph(atoms)
         v = torch.as_tensor(vectors, dtype=torch.float64, device=self.device)
-        out = hessian_vector_products(self.model, graph, v, self.hessian_chunk, progress)
+        out = graph_hessian_vector_products(self.model, graph, v, self.hessian_chunk, progress)
         return out.cpu().numpy().astype(float)
 
     def force_constant_rows(self, atoms: Atoms, indices: Sequence[int]) -> np.ndarray:

@@ -66,7 +66,7 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
 
     echo(f"[1/4] reading {structure}")
     atoms = read_structure(structure, index)
-    from ase_fcnet.models import DEFAULT_MODEL
+    from ase_fcnet.pretrained import DEFAULT_MODEL
 
     model_name = str(model_path) if model_path else DEFAULT_MODEL
     echo(f"[2/4] loading model {model_name}" + ("" if model_path else " (bundled default)"))

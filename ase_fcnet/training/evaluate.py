@@ -27,7 +27,7 @@ from ase_fcnet.phonopy_bridge import (
 )
 from ase_fcnet.model import (
     energy_forces_stress,
-    hessian_vector_products,
+    graph_hessian_vector_products,
     load_model,
 )
 
@@ -42,7 +42,7 @@ def _as_model(model: torch.nn.Module | str | os.PathLike) -> torch.nn.Module:
     """A model of any registered architecture, or one loaded from a file / bundled name."""
     if isinstance(model, torch.nn.Module):
         return model
-    from ase_fcnet.models import model_file
+    from ase_fcnet.pretrained import model_file
 
     return load_model(model_file(model))
 
@@ -59,7 +59,7 @@ def force_constant_rows(model: torch.nn.Module, graph, fc_atoms: np.ndarray, n_a
     """Model rows Φ[fc_atoms], shape (M, N, 3, 3), eV/Å²."""
     p = next(model.parameters())
     vectors = torch.as_tensor(unit_vectors(fc_atoms, n_atoms), dtype=p.dtype, device=p.device)
-    return rows_to_force_constants(hessian_vector_products(model, graph, vectors).cpu().numpy())
+    return rows_to_force_constants(graph_hessian_vector_products(model, graph, vectors).cpu().numpy())
 
 
 def evaluate(model: torch.nn.Module | str | os.PathLike, samples: Sequence[Sample]) -> dict[str, Any]:

@@ -77,8 +77,8 @@ def compare(label: str, calc, teacher, max_cost: int) -> dict:
 
 
 def main(argv=None) -> None:
-    from ase_fcnet.data.teacher import sevennet_calculator
-    from ase_fcnet.data.universal import common_structures
+    from ase_fcnet.generation.teacher import sevennet_calculator
+    from ase_fcnet.generation.universal import common_structures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="model file or bundled name")

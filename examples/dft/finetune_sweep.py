@@ -29,7 +29,7 @@ import torch
 
 from ase_fcnet.data import unpacked_once
 from ase_fcnet.model import load_model
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.training import TrainConfig, train
 from ase_fcnet.training.evaluate import frequency_errors
 

@@ -50,7 +50,7 @@ from ase_fcnet.data import load_dataset, unpacked_once
 from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import load_model
 from ase_fcnet.model.derivatives import energy_forces_stress
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.training.evaluate import force_constant_rows, mesh_mae
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from ase_fcnet.model import read_model_file
 ROOT = Path(__file__).resolve().parents[2]
 #: The bundled models and the small example models (never training-run leftovers).
 MODELS = [ROOT / "examples" / "si_sw" / "model.pt", ROOT / "examples" / "sic_tersoff" / "model.pt",
-          *sorted(ROOT.glob("ase_fcnet/models/*.pt"))]
+          *sorted(ROOT.glob("ase_fcnet/pretrained/*.pt"))]
 
 
 def _strings(value):

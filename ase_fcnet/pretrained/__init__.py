@@ -1,4 +1,4 @@
-"""Model files bundled with the package (``ase_fcnet/models/*.pt``).
+"""Model files bundled with the package (``ase_fcnet/pretrained/*.pt``).
 
 - ``sevennet-l3i5`` (the default): SevenNet-l3i5's weights in ase_fcnet's
   ``nequip`` architecture, converted from the ``sevenn`` wheel (MIT licence,
