@@ -13,6 +13,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import energy_forces_stress, graph_hessian_vector_products, hessian, load_model
 from ase_fcnet.model.registry import architecture_name
+from ase_fcnet.phonopy_bridge import rows_to_force_constants, unit_vectors
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -174,9 +175,5 @@ class FCNetCalculator(Calculator):
         -------
         ndarray, shape (len(indices), N, 3, 3), eV/Å² — Φ[k, j, a, b] = ∂²E/∂r_ia ∂r_jb
         """
-        n = len(atoms)
-        vectors = np.zeros((3 * len(indices), n, 3))
-        for k, i in enumerate(indices):
-            vectors[3 * k: 3 * k + 3, i, :] = np.eye(3)
-        hv = self.hessian_vector_products(atoms, vectors)
-        return hv.reshape(len(indices), 3, n, 3).transpose(0, 2, 1, 3)
+        vectors = unit_vectors(indices, len(atoms))
+        return rows_to_force_constants(self.hessian_vector_products(atoms, vectors))

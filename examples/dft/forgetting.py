@@ -50,6 +50,7 @@ from ase_fcnet.data import load_dataset, unpacked_once
 from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import load_model
 from ase_fcnet.model.derivatives import energy_forces_stress
+from ase_fcnet.phonopy_bridge import phonopy_from_yaml, read_phonopy_yaml
 from ase_fcnet.pretrained import model_file
 from ase_fcnet.training.evaluate import force_constant_rows, mesh_mae
 
@@ -116,9 +117,7 @@ def labels(sample) -> dict[str, np.ndarray]:
 
 def mesh_frequencies(yaml: Path, fc: np.ndarray):
     """Mesh weights and frequencies (THz) of compact force constants on the yaml's cells."""
-    import phonopy
-
-    phonon = phonopy.load(yaml, produce_fc=False, is_nac=False, log_level=0)
+    phonon = phonopy_from_yaml(read_phonopy_yaml(yaml), yaml, is_symmetry=True)
     phonon.force_constants = fc
     phonon.run_mesh(list(MESH), is_gamma_center=True)
     return np.asarray(phonon.mesh.weights, dtype=float), np.asarray(phonon.mesh.frequencies)
