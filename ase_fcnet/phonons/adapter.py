@@ -35,7 +35,6 @@ from ase_fcnet.phonopy_bridge import (  # noqa: F401 (atoms_to_phonopy, phonopy_
     displacement_vectors,
     phonopy_to_atoms,
     rows_to_force_constants,
-    unit_vectors,
 )
 
 _METHODS = {"analytic": "analytic", "finite-displacement": "finite-displacement", "fd": "finite-displacement"}
@@ -186,7 +185,7 @@ def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     n_atoms = len(atoms_supercell)
     apply, source = _hessian_operator(calculator, atoms_supercell)
-    identity = unit_vectors(np.arange(n_atoms), n_atoms)
+    identity = np.eye(3 * n_atoms).reshape(3 * n_atoms, n_atoms, 3)
     rows = [
         _apply_checked(apply, source, identity[start : start + chunk_size])
         for start in range(0, 3 * n_atoms, chunk_size)
