@@ -98,3 +98,17 @@ def test_cli_pack_then_evaluate_reads_the_archive(generated, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", "fcnet-small", *map(str, archives)])
     assert res.exit_code == 0, res.output
     assert "forces" in res.output
+
+
+def test_unpacked_once_unpacks_only_when_the_folder_is_missing(generated, tmp_path):
+    from ase_fcnet.data import unpacked_once
+
+    archive = tmp_path / "train.tar"
+    pack_folder(generated / "train", archive)
+    folder = unpacked_once(archive, tmp_path / "cache" / "train")
+    files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(generated / "train")
+                           for p in (generated / "train").rglob("*") if p.is_file())
+    (folder / "marker").write_text("kept")
+    assert unpacked_once(archive, folder) == folder and (folder / "marker").is_file()
+    assert not (tmp_path / "cache" / "train.part").exists()
