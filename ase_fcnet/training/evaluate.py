@@ -20,6 +20,7 @@ from ase_fcnet.phonopy_bridge import (
     atoms_to_phonopy,
     files_beside,
     has_forces,
+    phonopy_from_yaml,
     phonopy_to_atoms,
     read_phonopy_yaml,
     rows_to_force_constants,
@@ -115,27 +116,37 @@ def reference_phonopy(path: str | os.PathLike):
 
     Force constants come from, in this order: the yaml itself,
     ``FORCE_CONSTANTS`` / ``force_constants.hdf5`` beside it, the yaml's
-    displacement dataset with forces, ``FORCE_SETS`` beside it (files in the
-    current directory are never used).
+    displacement dataset with forces, ``FORCE_SETS`` beside it
+    (:func:`ase_fcnet.phonopy_bridge.files_beside`). The steps are those of
+    ``phonopy.load`` (symmetry on, compact force constants, produced from
+    forces with phonopy's symmetrisation), except that files in the current
+    directory are never used: ``phonopy.load`` would take a FORCE_CONSTANTS
+    or FORCE_SETS found there over the yaml's own forces.
 
     Raises
     ------
     FileNotFoundError, ValueError
         Missing file; unreadable yaml; no force constants or forces.
     """
-    import phonopy
+    from phonopy.cui import load_helper
 
     ph_yaml = read_phonopy_yaml(path)
     beside = files_beside(path, ph_yaml)
-    kwargs: dict[str, Any] = {}
-    if beside["force_constants"] is not None:
-        kwargs["force_constants_filename"] = beside["force_constants"]
-    elif ph_yaml.force_constants is None and beside["force_sets"] is not None:
-        kwargs["force_sets_filename"] = beside["force_sets"]
-    elif ph_yaml.force_constants is None and not has_forces(ph_yaml.dataset):
+    has_fc = ph_yaml.force_constants is not None or beside["force_constants"] is not None
+    if not has_fc and not has_forces(ph_yaml.dataset) and beside["force_sets"] is None:
         raise ValueError(f"{path}: no force constants or forces in it or beside it "
                          f"(FORCE_CONSTANTS, force_constants.hdf5, FORCE_SETS)")
-    phonon = phonopy.load(path, is_nac=False, produce_fc=True, log_level=0, **kwargs)
+    phonon = phonopy_from_yaml(ph_yaml, path, is_symmetry=True)
+    if has_fc:
+        phonon.force_constants = load_helper.select_and_extract_force_constants(
+            phonon, path, force_constants=ph_yaml.force_constants,
+            force_constants_filename=beside["force_constants"], is_compact_fc=True)
+    else:
+        phonon.dataset = load_helper.select_and_load_dataset(
+            phonon, yaml_dataset=ph_yaml.dataset, yaml_filename=path,
+            force_sets_filename=beside["force_sets"])
+        load_helper.produce_force_constants(phonon, symmetrize_fc=True, is_compact_fc=True,
+                                            use_symfc_projector=True)
     if phonon.force_constants is None:
         raise ValueError(f"{path}: phonopy produced no force constants")
     return phonon, ph_yaml.calculator

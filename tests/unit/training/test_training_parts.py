@@ -264,3 +264,29 @@ def test_spurious_imaginary_modes_are_the_models_own():
     assert [spurious_imaginary(e) for e in per.values()] == [False, True, False]
     assert spurious_imaginary(per["both"], tolerance=0.45)
     assert summarize_frequency_errors(per)["n_spurious_imaginary"] == 1
+
+
+def test_reference_phonopy_never_reads_the_current_directory(tmp_path, monkeypatch):
+    """phonopy.load would take a FORCE_CONSTANTS in the working directory over the yaml's forces."""
+    import phonopy
+    from ase.build import bulk
+    from phonopy.file_IO import write_FORCE_CONSTANTS
+
+    from ase_fcnet.phonopy_bridge import atoms_to_phonopy
+    from ase_fcnet.training.evaluate import reference_phonopy
+
+    ph = phonopy.Phonopy(atoms_to_phonopy(bulk("Si", "diamond", a=5.43)), 2 * np.eye(3, dtype=int))
+    ph.generate_displacements()
+    n = len(ph.supercell)
+    ph.forces = np.random.default_rng(0).normal(scale=0.01, size=(len(ph.displacements), n, 3))
+    (tmp_path / "data").mkdir()
+    yaml = tmp_path / "data" / "phonopy_params.yaml"
+    ph.save(yaml, settings={"force_sets": True})
+    clean, _ = reference_phonopy(yaml)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    write_FORCE_CONSTANTS(np.ones((n, n, 3, 3)), "FORCE_CONSTANTS")
+    write_FORCE_CONSTANTS(np.ones((n, n, 3, 3)), "FORCE_SETS")
+    beside_junk, _ = reference_phonopy(yaml)
+    assert np.array_equal(clean.force_constants, beside_junk.force_constants)
+    assert np.abs(clean.force_constants).max() < 1.0
