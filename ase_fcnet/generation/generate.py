@@ -21,7 +21,8 @@ phonopy fits them to the displacement forces minus the perfect-supercell
 (residual) forces. ``method="auto"`` uses finite displacements when matscipy's
 Hessian would be slow (estimated loop count above ``max_hessian_cost``) or
 fails its check (see :mod:`ase_fcnet.generation.references`). The phonopy unit cell
-is the given structure; the primitive matrix is phonopy's symmetry guess when
+is the given structure, with its masses (ASE's standard atomic weights unless
+the structure sets others, e.g. isotopes); the primitive matrix is phonopy's symmetry guess when
 that cell is smaller, else the identity (rattled and vacancy cells).
 Each structure goes to ``<out>/<split>/<label>/`` (split ``train`` or
 ``held-out``, see :func:`ase_fcnet.generation.prototypes.split_of`), so a training

@@ -316,3 +316,17 @@ def test_command_line(tmp_path, monkeypatch):
     bad = CliRunner().invoke(main, ["data", "generate", "--set", "si", "--reference", "dft",
                                     "--out", str(out)])
     assert bad.exit_code == 2 and "sw-si" in bad.output
+
+
+def test_generated_data_keeps_the_structures_masses(tmp_path):
+    from ase.calculators.emt import EMT
+
+    from ase_fcnet.data import load_dataset
+
+    cu = bulk("Cu", "fcc", a=3.615)
+    cu.set_masses([65.0])  # an isotope, not the table's 63.546
+    gen.generate_structure("cu65", cu, EMT, tmp_path, supercell_min_length=5.0,
+                           method="finite-displacement")
+    ph = phonopy.load(tmp_path / "phonopy_params.yaml", log_level=0)
+    assert np.allclose(ph.unitcell.masses, 65.0)
+    assert all(np.allclose(s.atoms.get_masses(), 65.0) for s in load_dataset(tmp_path))
