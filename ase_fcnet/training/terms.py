@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ase_fcnet.phonopy_bridge import rows_to_force_constants
 from ase_fcnet.training import losses
-from ase_fcnet.training.probes import as_blocks
 
 if TYPE_CHECKING:
     from ase_fcnet.training.config import LossConfig
@@ -81,8 +81,8 @@ class LossTerm:
 
 def _fc_blocks(fn):
     def loss(x: TermInput) -> torch.Tensor:
-        return fn(as_blocks(x.fc_pred), as_blocks(x.fc_ref), x.batch.graph.batch,
-                  x.batch.fc_counts, x.weights, x.normalizer)
+        return fn(rows_to_force_constants(x.fc_pred), rows_to_force_constants(x.fc_ref),
+                  x.batch.graph.batch, x.batch.fc_counts, x.weights, x.normalizer)
     return loss
 
 
