@@ -11,8 +11,9 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from ase_fcnet.graph import atoms_to_graph
-from ase_fcnet.model import energy_forces_stress, hessian, hessian_vector_products, load_model
+from ase_fcnet.model import energy_forces_stress, graph_hessian_vector_products, hessian, load_model
 from ase_fcnet.model.registry import architecture_name
+from ase_fcnet.phonopy_bridge import rows_to_force_constants, unit_vectors
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -45,7 +46,7 @@ def resolve_model(model, device: torch.device, dtype: torch.dtype | None) -> tor
     ``dtype``, measured per bundled model), else float64.
     """
     if model is None or isinstance(model, (str, os.PathLike)):
-        from ase_fcnet.models import model_file
+        from ase_fcnet.pretrained import model_file
 
         loaded = load_model(model_file(model), dtype=torch.float64, device=device)
         return loaded.to(dtype=dtype or preferred_dtype(loaded))
@@ -164,7 +165,7 @@ class FCNetCalculator(Calculator):
             raise ValueError(f"vectors must have shape (K, {len(atoms)}, 3), got {vectors.shape}")
         graph = self._graph(atoms)
         v = torch.as_tensor(vectors, dtype=torch.float64, device=self.device)
-        out = hessian_vector_products(self.model, graph, v, self.hessian_chunk, progress)
+        out = graph_hessian_vector_products(self.model, graph, v, self.hessian_chunk, progress)
         return out.cpu().numpy().astype(float)
 
     def force_constant_rows(self, atoms: Atoms, indices: Sequence[int]) -> np.ndarray:
@@ -174,9 +175,5 @@ class FCNetCalculator(Calculator):
         -------
         ndarray, shape (len(indices), N, 3, 3), eV/Å² — Φ[k, j, a, b] = ∂²E/∂r_ia ∂r_jb
         """
-        n = len(atoms)
-        vectors = np.zeros((3 * len(indices), n, 3))
-        for k, i in enumerate(indices):
-            vectors[3 * k: 3 * k + 3, i, :] = np.eye(3)
-        hv = self.hessian_vector_products(atoms, vectors)
-        return hv.reshape(len(indices), 3, n, 3).transpose(0, 2, 1, 3)
+        vectors = unit_vectors(indices, len(atoms))
+        return rows_to_force_constants(self.hessian_vector_products(atoms, vectors))

@@ -82,7 +82,7 @@ def load_calculator(method: str, model: str | None):
 
         return fcnet_calculator(model, "auto", "float64")
     if method == "teacher":
-        from ase_fcnet.data.teacher import sevennet_calculator
+        from ase_fcnet.generation.teacher import sevennet_calculator
 
         return sevennet_calculator()
     if method == "chgnet":
@@ -334,7 +334,7 @@ def whole_command(method: str, case: str, model: str, threads: int, work: Path) 
     if method == "fcnet":
         exe = Path(sys.executable).parent / "fcnet"
         exe = str(exe) if exe.exists() else "fcnet"
-        from ase_fcnet.models import bundled_models
+        from ase_fcnet.pretrained import bundled_models
 
         default = bundled_models().get("default")
         # the bundled default runs as users type it: no --model

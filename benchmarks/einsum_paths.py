@@ -44,8 +44,8 @@ def child(mode: str, threads: int) -> dict:
     from ase_fcnet import FCNetCalculator
     from ase_fcnet.graph import atoms_to_graph, batch_graphs
     from ase_fcnet.model import load_model
-    from ase_fcnet.models import default_model_path
-    from ase_fcnet.training.forward import predict
+    from ase_fcnet.pretrained import default_model_path
+    from ase_fcnet.model.derivatives import energy_forces_stress
 
     torch.set_num_threads(threads)
     if mode == "optimized":
@@ -70,7 +70,7 @@ def child(mode: str, threads: int) -> dict:
     probes = torch.tensor(rng.standard_normal((3, graph.n_atoms, 3)))
 
     def step():
-        out = predict(model, graph, forces=True, vectors=probes, create_graph=True)
+        out = energy_forces_stress(model, graph, forces=True, vectors=probes, create_graph=True)
         (out["energy"].sum() + out["forces"].pow(2).sum() + out["hvp"].pow(2).sum()).backward()
 
     step()

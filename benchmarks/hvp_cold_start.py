@@ -43,7 +43,7 @@ def run_sequence(case: str, calls: list[str]) -> list[dict]:
     sys.path.insert(0, str(Path(__file__).parent))
     from force_constants import _model, crystals
 
-    from ase_fcnet.model import energy_forces_stress, hessian_vector_products
+    from ase_fcnet.model import energy_forces_stress, graph_hessian_vector_products
 
     torch.set_num_threads(2)
     atoms, sizes = crystals()[case]
@@ -58,7 +58,7 @@ def run_sequence(case: str, calls: list[str]) -> list[dict]:
         if call == "ef":
             energy_forces_stress(calc.model, graph)
         else:
-            hessian_vector_products(calc.model, graph, direction)
+            graph_hessian_vector_products(calc.model, graph, direction)
         wall, after = time.perf_counter() - start, _usage()
         out.append({"call": call, "wall_s": wall, "user_s": after[0] - before[0],
                     "sys_s": after[1] - before[1], "minor_faults": after[2] - before[2]})

@@ -2,7 +2,7 @@
 
 Compares, on a 64-atom Si cell with a default-size random-weight model and one
 CPU thread: one energy+forces evaluation; reverse-over-reverse (what
-``ase_fcnet.model.hessian_vector_products`` does); forward-over-reverse
+``ase_fcnet.model.graph_hessian_vector_products`` does); forward-over-reverse
 (``torch.func.jvp`` of ``torch.func.grad``); reverse-over-forward. All three
 products agree to round-off (checked here).
 
@@ -20,7 +20,7 @@ from ase.build import bulk
 from torch.func import grad, jvp
 
 from ase_fcnet.graph import atoms_to_graph
-from ase_fcnet.model import ModelConfig, build_model, energy_forces_stress, hessian_vector_products
+from ase_fcnet.model import ModelConfig, build_model, energy_forces_stress, graph_hessian_vector_products
 
 
 def timed(fn, repeat=5) -> float:
@@ -42,14 +42,14 @@ def main():
 
     v = torch.zeros(g.n_atoms, 3, dtype=torch.float64)
     v[0, 0] = 1.0
-    ref = hessian_vector_products(model, g, v[None])[0]
+    ref = graph_hessian_vector_products(model, g, v[None])[0]
     fwd_rev = jvp(grad(energy), (g.positions,), (v,))[1]
     rev_fwd = grad(lambda p: jvp(energy, (p,), (v,))[1])(g.positions)
     err = max(float((fwd_rev - ref).abs().max().detach()), float((rev_fwd - ref).abs().max().detach()))
     print(f"64-atom Si, {g.edge_index.shape[1]} edges, 1 thread; max difference between modes {err:.1e} eV/Å²")
     rows = {
         "energy + forces": lambda: energy_forces_stress(model, g),
-        "H·v reverse-over-reverse (used)": lambda: hessian_vector_products(model, g, v[None]),
+        "H·v reverse-over-reverse (used)": lambda: graph_hessian_vector_products(model, g, v[None]),
         "H·v forward-over-reverse": lambda: jvp(grad(energy), (g.positions,), (v,)),
         "H·v reverse-over-forward": lambda: grad(lambda p: jvp(energy, (p,), (v,))[1])(g.positions),
     }

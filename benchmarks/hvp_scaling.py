@@ -10,7 +10,7 @@ measures, with 1 and with 2 torch intra-op threads, interleaved over rounds
 * one energy+force call;
 * 5 rows on one first-derivative graph (forward pass included), in a loop;
 * the same 5 rows split over 2 Python threads with one intra-op thread each
-  (what ``hessian_vector_products`` does from ``MIN_ROWS_PER_THREAD`` rows per
+  (what ``graph_hessian_vector_products`` does from ``MIN_ROWS_PER_THREAD`` rows per
   thread on).
 
 It prints the cost of one row in energy+force calls and the resulting bound on
@@ -57,7 +57,7 @@ def measure(model, graph, vectors, threads: int) -> dict:
     torch.set_num_threads(threads)
 
     def rows(row_threads):
-        return derivatives.hessian_vector_products(model, graph, vectors, row_threads=row_threads)
+        return derivatives.graph_hessian_vector_products(model, graph, vectors, row_threads=row_threads)
 
     saved = derivatives.MIN_ROWS_PER_THREAD
     derivatives.MIN_ROWS_PER_THREAD = 1  # allow 5 rows over 2 threads

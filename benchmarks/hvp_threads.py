@@ -1,7 +1,7 @@
 """Benchmark: Hessian-vector rows in a loop vs in two Python threads (CPU).
 
 The analytic force constants are K rows H·v computed on one first-derivative
-graph. ``hessian_vector_products(..., row_threads=1)`` runs them in a loop
+graph. ``graph_hessian_vector_products(..., row_threads=1)`` runs them in a loop
 with torch's 2 intra-op threads; the default splits them over 2 Python threads
 that share the graph, each with one intra-op thread. Same P1 SiC cells and
 seeded default-size random model as ``benchmarks/force_constants.py``; 24
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import force_constants as fcb  # noqa: E402
 
 from ase_fcnet.allocator import tune_glibc_malloc  # noqa: E402
-from ase_fcnet.model.derivatives import hessian_vector_products  # noqa: E402
+from ase_fcnet.model.derivatives import graph_hessian_vector_products  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "hvp_threads.json"
 ROWS = 24
@@ -43,16 +43,16 @@ def main() -> None:
         vectors = torch.zeros(ROWS, len(cell), 3, dtype=torch.float64)
         for r in range(ROWS):
             vectors[r, r % len(cell), r % 3] = 1.0
-        loop = hessian_vector_products(calc.model, graph, vectors, row_threads=1)
-        split = hessian_vector_products(calc.model, graph, vectors)
+        loop = graph_hessian_vector_products(calc.model, graph, vectors, row_threads=1)
+        split = graph_hessian_vector_products(calc.model, graph, vectors)
         assert torch.equal(loop, split), "threaded rows differ from the loop"
         times = {"loop_2_intra_op_threads_s": [], "two_python_threads_s": []}
         for _ in range(3):
             start = time.perf_counter()
-            hessian_vector_products(calc.model, graph, vectors, row_threads=1)
+            graph_hessian_vector_products(calc.model, graph, vectors, row_threads=1)
             times["loop_2_intra_op_threads_s"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            hessian_vector_products(calc.model, graph, vectors)
+            graph_hessian_vector_products(calc.model, graph, vectors)
             times["two_python_threads_s"].append(time.perf_counter() - start)
         row = {"atoms": len(cell), "rows": ROWS, **{k: min(v) for k, v in times.items()}}
         row["speed_up"] = row["loop_2_intra_op_threads_s"] / row["two_python_threads_s"]

@@ -48,7 +48,7 @@ def main() -> None:
     from ase.build import bulk
 
     from ase_fcnet.graph import atoms_to_graph
-    from ase_fcnet.model import ModelConfig, build_model, energy_forces_stress, hessian_vector_products
+    from ase_fcnet.model import ModelConfig, build_model, energy_forces_stress, graph_hessian_vector_products
 
     torch.set_num_threads(2)
     atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat(3)
@@ -63,7 +63,7 @@ def main() -> None:
             "overrides": overrides,
             "parameters": sum(p.numel() for p in model.parameters()),
             "energy_forces_s": _best(lambda: energy_forces_stress(model, graph)),
-            "two_hvps_s": _best(lambda: hessian_vector_products(model, graph, directions)),
+            "two_hvps_s": _best(lambda: graph_hessian_vector_products(model, graph, directions)),
         }
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in rows[name].items()}, flush=True)
     base = rows["default size"]

@@ -292,7 +292,7 @@ def main(argv=None) -> None:
         print(e2e.dump(e2e.run_in_process(args.child, args.method, args.model, args.threads, args.work)))
         return
     if args.model is None:
-        from ase_fcnet.models import default_model_path
+        from ase_fcnet.pretrained import default_model_path
 
         args.model = default_model_path()  # a clear error naming --model when none is bundled
     args.model = str(Path(args.model).resolve())  # the commands run in a temporary folder

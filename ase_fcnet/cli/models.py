@@ -107,7 +107,7 @@ def models(ctx, as_json):
     if ctx.invoked_subcommand is not None:
         return
     path = ctx.meta.get("models_path")
-    from ase_fcnet import models as bundled
+    from ase_fcnet import pretrained as bundled
     from ase_fcnet.model.checkpoint import ModelFileError
 
     try:

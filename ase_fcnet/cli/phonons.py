@@ -28,7 +28,7 @@ def _mesh(value: str):
 @click.option("--supercell", nargs=3, type=int, default=None, metavar="A B C",
               help="Supercell multiples of the input cell. Default: automatic from --min-length.")
 @click.option("--min-length", type=float, default=10.0, show_default=True,
-              help="Minimum supercell lattice-vector length (Å) for the automatic supercell.")
+              help="Minimum spacing of the supercell's lattice planes (Å) for the automatic supercell.")
 @click.option("--primitive", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
               help="auto: phonopy finds the primitive cell; none: use the input cell as is.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -66,7 +66,7 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
 
     echo(f"[1/4] reading {structure}")
     atoms = read_structure(structure, index)
-    from ase_fcnet.models import DEFAULT_MODEL
+    from ase_fcnet.pretrained import DEFAULT_MODEL
 
     model_name = str(model_path) if model_path else DEFAULT_MODEL
     echo(f"[2/4] loading model {model_name}" + ("" if model_path else " (bundled default)"))

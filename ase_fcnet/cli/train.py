@@ -111,7 +111,7 @@ def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
     from ase_fcnet.calculator import resolve_device, resolve_dtype
     from ase_fcnet.data import load_dataset
     from ase_fcnet.model import ModelFileError, load_model
-    from ase_fcnet.models import model_file
+    from ase_fcnet.pretrained import model_file
     from ase_fcnet.training.evaluate import evaluate as evaluate_model
     from ase_fcnet.training.evaluate import frequency_errors, summarize_frequency_errors
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .archive import is_archive, unpacked
 from .phonopy_io import COMPRESSION_SUFFIXES, YAML_NAMES, read_phonopy
 from .sample import Sample
 
@@ -80,6 +81,17 @@ def _load_file(path: Path) -> list[Sample]:
     return read_phonopy(path)
 
 
+def _load_archive(archive: Path) -> list[Sample]:
+    """Samples of a packed folder; sources read ``<archive>/<member>`` as if it were a folder."""
+    with unpacked(archive) as folder:
+        samples = _load_folder(folder, set())
+        prefix = str(folder)
+        for sample in samples:
+            if sample.source.startswith(prefix):
+                sample.source = str(archive) + sample.source[len(prefix):]
+    return samples
+
+
 def _load_folder(folder: Path, visited: set[Path]) -> list[Sample]:
     real = folder.resolve()
     if real in visited:
@@ -114,6 +126,9 @@ def load_dataset(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
           is read with :func:`read_phonopy`, which also uses FORCE_SETS,
           FORCE_CONSTANTS and force_constants.hdf5 beside it; sub-folders are
           searched recursively, each one its own dataset;
+        * a packed folder (``*.tar.xz``, ``*.tar`` ..., see
+          :mod:`ase_fcnet.data.archive`), read as that folder would be; the
+          samples' sources are ``<archive>/<path in the archive>``;
         * a phonopy yaml file (any name, possibly compressed);
         * a FORCE_SETS / FORCE_CONSTANTS / ``*.hdf5`` file, read with the
           single phonopy yaml beside it.
@@ -139,8 +154,8 @@ def load_dataset(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
         raise ValueError("load_dataset: no paths given")
     samples: list[Sample] = []
     for path in paths:
-        if path.is_dir():
-            found = _load_folder(path, set())
+        if path.is_dir() or (path.is_file() and is_archive(path)):
+            found = _load_folder(path, set()) if path.is_dir() else _load_archive(path)
             if not found:
                 raise ValueError(
                     f"{path}: no phonopy yaml ({', '.join(YAML_NAMES)}, optionally compressed "

@@ -1,7 +1,7 @@
 """Turn a phonopy yaml (plus FORCE_SETS / FORCE_CONSTANTS beside it) into samples.
 
-The yaml is parsed by phonopy's own ``PhonopyYaml`` and the supercell is built
-by ``phonopy.Phonopy`` exactly as ``phonopy.load`` does, so atom order, dataset
+The yaml is parsed and the supercell built by :mod:`ase_fcnet.phonopy_bridge`
+(phonopy's own ``PhonopyYaml`` and ``phonopy.Phonopy``, exactly as ``phonopy.load`` does), so atom order, dataset
 indices and ``primitive.p2s_map`` are phonopy's. ``phonopy.load`` itself is not
 called because it also picks up FORCE_SETS, FORCE_CONSTANTS and BORN from the
 *current working directory*, which would attach unrelated data to the yaml;
@@ -20,9 +20,16 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from phonopy import Phonopy
 from phonopy.interface.calculator import get_force_constant_conversion_factor
-from phonopy.interface.phonopy_yaml import PhonopyYaml
+
+from ase_fcnet.phonopy_bridge import (
+    displacement_vectors,
+    files_beside,
+    has_forces,
+    phonopy_from_yaml,
+    phonopy_to_atoms,
+    read_phonopy_yaml,
+)
 
 from .phonopy_files import calculator_units, read_force_constants, read_force_sets
 from .sample import Sample
@@ -35,78 +42,12 @@ YAML_NAMES = ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml")
 COMPRESSION_SUFFIXES = ("", ".xz", ".lzma", ".gz", ".bz2")
 
 
-def _read_yaml(path: Path) -> PhonopyYaml:
-    try:
-        ph_yaml = PhonopyYaml().read(path)
-    except Exception as exc:
-        raise ValueError(
-            f"{path}: cannot be read as a phonopy yaml ({type(exc).__name__}: {exc})"
-        ) from exc
-    if ph_yaml.unitcell is None:
-        raise ValueError(f"{path}: phonopy yaml has no unit_cell")
-    return ph_yaml
-
-
-def _build_phonopy(ph_yaml: PhonopyYaml, path: Path) -> Phonopy:
-    smat = ph_yaml.supercell_matrix
-    pmat = ph_yaml.primitive_matrix
-    try:
-        phonon = Phonopy(
-            ph_yaml.unitcell,
-            np.eye(3, dtype=np.int64) if smat is None else smat,
-            primitive_matrix="auto" if pmat is None else pmat,
-            calculator=ph_yaml.calculator,
-            is_symmetry=False,
-            log_level=0,
-        )
-    except Exception as exc:
-        raise ValueError(
-            f"{path}: phonopy cannot build the supercell ({type(exc).__name__}: {exc})"
-        ) from exc
-    if ph_yaml.supercell is not None and len(ph_yaml.supercell) != len(phonon.supercell):
-        raise ValueError(
-            f"{path}: stored supercell has {len(ph_yaml.supercell)} atoms, but unit_cell and "
-            f"supercell_matrix give {len(phonon.supercell)}"
-        )
-    return phonon
-
-
-def _to_ase(cell: Any, to_A: float) -> Atoms:
-    atoms = Atoms(
-        numbers=np.asarray(cell.numbers, dtype=np.int64),
-        positions=np.asarray(cell.positions, dtype=np.float64) * to_A,
-        cell=np.asarray(cell.cell, dtype=np.float64) * to_A,
-        pbc=True,
-    )
-    atoms.set_masses(np.asarray(cell.masses, dtype=np.float64))
-    return atoms
-
-
-def _has_forces(dataset: dict | None) -> bool:
-    if not dataset:
-        return False
-    if "first_atoms" in dataset:
-        entries = dataset["first_atoms"]
-        return bool(entries) and all("forces" in d for d in entries)
-    return "forces" in dataset and "displacements" in dataset
-
-
 def _n_snapshots(dataset: dict | None) -> int:
     if not dataset:
         return 0
     if "first_atoms" in dataset:
         return len(dataset["first_atoms"])
     return len(dataset.get("displacements", ()))
-
-
-def _all_displacements(dataset: dict, n_atoms: int, to_A: float) -> np.ndarray:
-    """Displacements of a type-1 or type-2 dataset as (n, N, 3), Å."""
-    if "first_atoms" in dataset:
-        disps = np.zeros((len(dataset["first_atoms"]), n_atoms, 3))
-        for k, d in enumerate(dataset["first_atoms"]):
-            disps[k, d["number"]] = d["displacement"]
-        return disps * to_A
-    return np.asarray(dataset["displacements"], dtype=np.float64) * to_A
 
 
 def _dataset_samples(
@@ -163,14 +104,6 @@ def _dataset_samples(
             )
         )
     return samples
-
-
-def _beside(path: Path, *names: str) -> Path | None:
-    for name in names:
-        candidate = path.parent / name
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _read_labels(path: Path, n_atoms: int) -> dict[str, Any] | None:
@@ -250,18 +183,17 @@ def read_phonopy(
     for extra in (force_sets, force_constants):
         if extra is not None and not Path(extra).is_file():
             raise FileNotFoundError(f"{extra}: no such file (given for {path})")
-    ph_yaml = _read_yaml(path)
-    phonon = _build_phonopy(ph_yaml, path)
+    ph_yaml = read_phonopy_yaml(path)
+    phonon = phonopy_from_yaml(ph_yaml, path)
     units = calculator_units(ph_yaml.calculator, path)
     scale = (units.distance_to_A, units.force_to_eVperA, units.energy_to_eV)
-    base = _to_ase(phonon.supercell, units.distance_to_A)
+    base = phonopy_to_atoms(phonon.supercell, units.distance_to_A)
+    beside = files_beside(path, ph_yaml)
     n_atoms = len(base)
     p2s_map = np.asarray(phonon.primitive.p2s_map, dtype=np.int64)
 
     fc_sample = None
-    fc_file = Path(force_constants) if force_constants is not None else None
-    if fc_file is None and ph_yaml.force_constants is None:
-        fc_file = _beside(path, "FORCE_CONSTANTS", "force_constants.hdf5")
+    fc_file = Path(force_constants) if force_constants is not None else beside["force_constants"]
     if fc_file is not None:
         fc_atoms, fc = read_force_constants(
             fc_file, n_atoms, p2s_map, calculator=ph_yaml.calculator, supercell_source=path
@@ -286,9 +218,7 @@ def read_phonopy(
         fc_sample = Sample(base.copy(), fc_atoms=fc_atoms, force_constants=fc, source=str(path))
 
     yaml_dataset = ph_yaml.dataset
-    fs_file = Path(force_sets) if force_sets is not None else None
-    if fs_file is None and not _has_forces(yaml_dataset):
-        fs_file = _beside(path, "FORCE_SETS")
+    fs_file = Path(force_sets) if force_sets is not None else beside["force_sets"]
     samples: list[Sample] = []
     if fs_file is not None:
         dataset = read_force_sets(
@@ -297,8 +227,8 @@ def read_phonopy(
         if not _n_snapshots(dataset):
             raise ValueError(f"{fs_file}: FORCE_SETS holds no displaced supercells")
         if _n_snapshots(yaml_dataset):
-            yaml_disps = _all_displacements(yaml_dataset, n_atoms, units.distance_to_A)
-            fs_disps = _all_displacements(dataset, n_atoms, 1.0)
+            yaml_disps = displacement_vectors(yaml_dataset, n_atoms) * units.distance_to_A
+            fs_disps = displacement_vectors(dataset, n_atoms)
             same_count = len(fs_disps) == len(yaml_disps) or (
                 "displacements" in dataset and len(fs_disps) < len(yaml_disps)
             )
@@ -310,7 +240,7 @@ def read_phonopy(
                     stacklevel=2,
                 )
         samples = _dataset_samples(dataset, base, str(fs_file), (1.0, 1.0, 1.0))
-    elif _has_forces(yaml_dataset):
+    elif has_forces(yaml_dataset):
         samples = _dataset_samples(yaml_dataset, base, str(path), scale)
     elif _n_snapshots(yaml_dataset):
         if fc_sample is None:

@@ -95,7 +95,7 @@ def _gpu_chunk(one_row: Callable[[], torch.Tensor], device: torch.device) -> int
     return max(1, int(GPU_MEMORY_FRACTION * free / per_row))
 
 
-def hessian_vector_products(
+def graph_hessian_vector_products(
     model: torch.nn.Module,
     graph: AtomicGraph,
     vectors: torch.Tensor,
@@ -221,5 +221,5 @@ def hessian(
     """
     n = graph.n_atoms
     eye = torch.eye(3 * n, dtype=graph.positions.dtype, device=graph.positions.device)
-    rows = hessian_vector_products(model, graph, eye.reshape(3 * n, n, 3), chunk_size, progress)
+    rows = graph_hessian_vector_products(model, graph, eye.reshape(3 * n, n, 3), chunk_size, progress)
     return rows.reshape(3 * n, 3 * n)

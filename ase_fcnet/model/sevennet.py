@@ -33,7 +33,7 @@ CITATION = (
     "4857-4868 (2024), doi:10.1021/acs.jctc.4c00190"
 )
 LICENSE_NOTE = ("SevenNet weights: MIT License, Copyright (c) 2024 Yutack Park; full text in "
-                "ase_fcnet/models/LICENSE-SevenNet")
+                "ase_fcnet/pretrained/LICENSE-SevenNet")
 
 
 class ConversionError(ValueError):

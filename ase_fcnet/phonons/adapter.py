@@ -19,7 +19,6 @@ Units: energies eV, lengths Å, masses amu, force constants eV/Å².
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 
@@ -27,33 +26,18 @@ import numpy as np
 import scipy.sparse
 from ase import Atoms
 from phonopy import Phonopy
-from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
 
 from ase_fcnet.phonons.symmetry import fast_phonopy_symmetry
+from ase_fcnet.phonopy_bridge import (  # noqa: F401 (atoms_to_phonopy, phonopy_to_atoms re-exported)
+    atoms_to_phonopy,
+    default_supercell_matrix,
+    displacement_vectors,
+    phonopy_to_atoms,
+    rows_to_force_constants,
+)
 
 _METHODS = {"analytic": "analytic", "finite-displacement": "finite-displacement", "fd": "finite-displacement"}
-
-
-def atoms_to_phonopy(atoms: Atoms) -> PhonopyAtoms:
-    """Convert ASE atoms to :class:`PhonopyAtoms`, keeping the ASE masses (amu)."""
-    return PhonopyAtoms(
-        symbols=atoms.get_chemical_symbols(),
-        cell=np.array(atoms.cell[:], dtype=float),
-        scaled_positions=atoms.get_scaled_positions(wrap=False),
-        masses=atoms.get_masses(),
-    )
-
-
-def phonopy_to_atoms(cell: PhonopyAtoms) -> Atoms:
-    """Convert :class:`PhonopyAtoms` (e.g. a supercell) to periodic ASE atoms with the same masses."""
-    return Atoms(
-        symbols=list(cell.symbols),
-        cell=np.array(cell.cell, dtype=float),
-        scaled_positions=np.array(cell.scaled_positions, dtype=float),
-        masses=np.array(cell.masses, dtype=float),
-        pbc=True,
-    )
 
 
 def resolve_supercell_matrix(cell, supercell_matrix=None, min_length: float = 10.0) -> np.ndarray:
@@ -64,10 +48,11 @@ def resolve_supercell_matrix(cell, supercell_matrix=None, min_length: float = 10
     cell : array_like, shape (3, 3), Å
         Lattice vectors (rows) of the unit cell.
     supercell_matrix : None, int, sequence of 3 ints or (3, 3) array_like
-        ``None`` selects the smallest diagonal matrix ``diag(n1, n2, n3)`` with
-        ``n_i * |a_i| >= min_length`` for each lattice vector ``a_i``.
+        ``None`` selects :func:`ase_fcnet.phonopy_bridge.default_supercell_matrix`:
+        the smallest diagonal matrix whose supercell has every lattice-plane
+        spacing ``>= min_length``.
     min_length : float, Å
-        Minimum supercell lattice-vector length for the automatic choice.
+        Minimum supercell plane spacing for the automatic choice.
 
     Returns
     -------
@@ -76,13 +61,7 @@ def resolve_supercell_matrix(cell, supercell_matrix=None, min_length: float = 10
     """
     cell = np.asarray(cell, dtype=float)
     if supercell_matrix is None:
-        if not (np.isfinite(min_length) and min_length > 0):
-            raise ValueError(f"min_length must be a positive length in Å, got {min_length!r}")
-        lengths = np.linalg.norm(cell, axis=1)
-        if np.any(lengths <= 0):
-            raise ValueError("cell has a zero-length lattice vector; cannot choose a supercell")
-        mult = [max(1, math.ceil(min_length / length - 1e-9)) for length in lengths]
-        return np.diag(mult).astype(int)
+        return default_supercell_matrix(cell, min_length)
     raw = np.asarray(supercell_matrix)
     if raw.dtype == object or not np.issubdtype(raw.dtype, np.number):
         raise ValueError(f"supercell_matrix must be numeric, got {supercell_matrix!r}")
@@ -211,26 +190,7 @@ def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size:
         _apply_checked(apply, source, identity[start : start + chunk_size])
         for start in range(0, 3 * n_atoms, chunk_size)
     ]
-    hessian = np.concatenate(rows).reshape(n_atoms, 3, n_atoms, 3)
-    return np.ascontiguousarray(hessian.transpose(0, 2, 1, 3))
-
-
-def displacement_vectors(phonon: Phonopy) -> np.ndarray:
-    """Displacements of phonopy's type-1 dataset as full supercell arrays.
-
-    Returns
-    -------
-    ndarray, shape (n_disp, N_super, 3), Å
-        ``u[k]`` is zero except for the displaced atom of displacement ``k``.
-    """
-    dataset = phonon.dataset
-    if dataset is None or "first_atoms" not in dataset:
-        raise ValueError("phonon has no type-1 displacement dataset (generate_displacements first)")
-    n_atoms = len(phonon.supercell)
-    u = np.zeros((len(dataset["first_atoms"]), n_atoms, 3))
-    for k, entry in enumerate(dataset["first_atoms"]):
-        u[k, entry["number"]] = entry["displacement"]
-    return u
+    return np.ascontiguousarray(rows_to_force_constants(np.concatenate(rows)))
 
 
 def phonopy_from_atoms(
@@ -255,7 +215,7 @@ def phonopy_from_atoms(
         :func:`hessian_vector_products`; the finite-displacement route needs forces.
     supercell_matrix : None, int, 3 ints or (3, 3) ints
         Supercell relative to ``atoms``; ``None`` chooses a diagonal matrix so
-        that every supercell lattice vector is at least ``min_length`` Å long.
+        that every supercell plane spacing is at least ``min_length`` Å.
     primitive_matrix : str or (3, 3) array_like
         Passed to phonopy (``"auto"`` detects the primitive cell, ``"P"`` keeps ``atoms``).
     method : {"analytic", "finite-displacement", "fd"}

@@ -48,9 +48,10 @@ class PhononSettings:
     Parameters
     ----------
     supercell_matrix : None, 3 ints or (3, 3) ints
-        ``None`` picks a diagonal supercell with lattice vectors ≥ ``min_length``.
+        ``None`` picks the smallest diagonal supercell whose lattice planes are
+        all ≥ ``min_length`` apart (:func:`ase_fcnet.phonopy_bridge.default_supercell_matrix`).
     min_length : float
-        Minimum supercell lattice-vector length for the automatic choice, Å.
+        Minimum supercell plane spacing for the automatic choice, Å.
     primitive_matrix : str or (3, 3)
         ``"auto"`` (phonopy finds the primitive cell) or ``"P"`` (keep the cell).
     mesh : 3 ints or float

@@ -24,6 +24,7 @@ import yaml
 
 from ase_fcnet.model import registry
 from ase_fcnet.training.fields import convert, type_name
+from ase_fcnet.training.terms import LOSS_TERMS
 
 
 def _key(default, help: str, kind: str, choices: tuple[str, ...] = (), low=None, high=None,
@@ -271,7 +272,7 @@ def model_section(model_config: Any) -> dict[str, Any]:
 def init_model_config(init_model: str):
     """Architecture config stored in the model file (or bundled model) ``init_model``."""
     from ase_fcnet.model import ModelFileError, read_model_file
-    from ase_fcnet.models import bundled_models, model_file
+    from ase_fcnet.pretrained import bundled_models, model_file
 
     path = model_file(init_model)
     try:
@@ -297,7 +298,7 @@ class TrainConfig:
 
     def __post_init__(self):
         mode = self.loss.fc_probe_mode
-        for key in ("fc_frobenius", "fc_spectral"):
+        for key in (t.name for t in LOSS_TERMS if t.blocks):
             if getattr(self.loss, key) > 0 and mode != "block":
                 raise ValueError(f"loss.{key} > 0 needs whole 3x3 blocks: set loss.fc_probe_mode "
                                  f"to 'block' (it is '{mode}')")
@@ -398,7 +399,7 @@ class TrainConfig:
 
 def _bundled_name(value: str, base: Path) -> bool:
     """Whether ``init_model`` names a bundled model (``default``) rather than a file."""
-    from ase_fcnet.models import bundled_path
+    from ase_fcnet.pretrained import bundled_path
 
     return not (base / value).exists() and bundled_path(value) is not None
 

@@ -10,11 +10,10 @@ import torch
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import AtomicGraph, atoms_to_graph, batch_graphs
 from ase_fcnet.training.probes import sample_probes, stack_probes
+from ase_fcnet.training.terms import LOSS_TERMS
 
 #: Loss terms and the label each needs.
-LABEL_OF_TERM = {"energy": "energy", "forces": "forces", "stress": "stress",
-                 "force_constants": "force_constants", "fc_frobenius": "force_constants",
-                 "fc_spectral": "force_constants"}
+LABEL_OF_TERM = {t.name: t.label for t in LOSS_TERMS}
 
 
 def source_group(source: str) -> str:

@@ -16,9 +16,19 @@ import torch
 from ase_fcnet.data import load_dataset
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph
+from ase_fcnet.phonopy_bridge import (
+    atoms_to_phonopy,
+    files_beside,
+    has_forces,
+    phonopy_from_yaml,
+    phonopy_to_atoms,
+    read_phonopy_yaml,
+    rows_to_force_constants,
+    unit_vectors,
+)
 from ase_fcnet.model import (
     energy_forces_stress,
-    hessian_vector_products,
+    graph_hessian_vector_products,
     load_model,
 )
 
@@ -33,7 +43,7 @@ def _as_model(model: torch.nn.Module | str | os.PathLike) -> torch.nn.Module:
     """A model of any registered architecture, or one loaded from a file / bundled name."""
     if isinstance(model, torch.nn.Module):
         return model
-    from ase_fcnet.models import model_file
+    from ase_fcnet.pretrained import model_file
 
     return load_model(model_file(model))
 
@@ -46,14 +56,11 @@ def _mae_rmse(errors: list[np.ndarray], name: str, unit: str, scale: float = 1.0
             f"{name}_rmse_{unit}": float(np.sqrt(np.mean(flat ** 2)))}
 
 
-def _fc_rows(model: torch.nn.Module, graph, fc_atoms: np.ndarray, n_atoms: int) -> np.ndarray:
+def force_constant_rows(model: torch.nn.Module, graph, fc_atoms: np.ndarray, n_atoms: int) -> np.ndarray:
     """Model rows Φ[fc_atoms], shape (M, N, 3, 3), eV/Å²."""
     p = next(model.parameters())
-    vectors = torch.zeros(3 * len(fc_atoms), n_atoms, 3, dtype=p.dtype, device=p.device)
-    for k, a in enumerate(fc_atoms):
-        vectors[3 * k: 3 * k + 3, a] = torch.eye(3, dtype=p.dtype, device=p.device)
-    rows = hessian_vector_products(model, graph, vectors).cpu().numpy()
-    return rows.reshape(len(fc_atoms), 3, n_atoms, 3).transpose(0, 2, 1, 3)
+    vectors = torch.as_tensor(unit_vectors(fc_atoms, n_atoms), dtype=p.dtype, device=p.device)
+    return rows_to_force_constants(graph_hessian_vector_products(model, graph, vectors).cpu().numpy())
 
 
 def evaluate(model: torch.nn.Module | str | os.PathLike, samples: Sequence[Sample]) -> dict[str, Any]:
@@ -93,7 +100,7 @@ def evaluate(model: torch.nn.Module | str | os.PathLike, samples: Sequence[Sampl
             stress = energy_forces_stress(model, graph, forces=False, stress=True)["stress"]
             errs["stress"].append(stress[0].detach().cpu().numpy() - s.stress)
         if s.force_constants is not None:
-            errs["fc"].append(_fc_rows(model, graph, s.fc_atoms, s.n_atoms) - s.force_constants)
+            errs["fc"].append(force_constant_rows(model, graph, s.fc_atoms, s.n_atoms) - s.force_constants)
     out: dict[str, Any] = {"n_structures": len(samples), "n_energy": len(errs["energy"]),
                            "n_forces": len(errs["forces"]), "n_stress": len(errs["stress"]),
                            "n_fc": len(errs["fc"])}
@@ -104,48 +111,42 @@ def evaluate(model: torch.nn.Module | str | os.PathLike, samples: Sequence[Sampl
     return out
 
 
-def _beside(path: Path, *names: str) -> Path | None:
-    return next((path.parent / n for n in names if (path.parent / n).is_file()), None)
-
-
 def reference_phonopy(path: str | os.PathLike):
     """Phonopy object with the reference force constants of a phonopy yaml.
 
     Force constants come from, in this order: the yaml itself,
     ``FORCE_CONSTANTS`` / ``force_constants.hdf5`` beside it, the yaml's
-    displacement dataset with forces, ``FORCE_SETS`` beside it (files in the
-    current directory are never used).
+    displacement dataset with forces, ``FORCE_SETS`` beside it
+    (:func:`ase_fcnet.phonopy_bridge.files_beside`). The steps are those of
+    ``phonopy.load`` (symmetry on, compact force constants, produced from
+    forces with phonopy's symmetrisation), except that files in the current
+    directory are never used: ``phonopy.load`` would take a FORCE_CONSTANTS
+    or FORCE_SETS found there over the yaml's own forces.
 
     Raises
     ------
     FileNotFoundError, ValueError
         Missing file; unreadable yaml; no force constants or forces.
     """
-    import phonopy
-    from phonopy.interface.phonopy_yaml import PhonopyYaml
+    from phonopy.cui import load_helper
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        ph_yaml = PhonopyYaml().read(path)
-    except Exception as err:
-        raise ValueError(f"{path}: cannot be read as a phonopy yaml ({err})") from err
-    dataset = ph_yaml.dataset or {}
-    has_forces = ("first_atoms" in dataset and all("forces" in d for d in dataset["first_atoms"])
-                  ) or "forces" in dataset
-    kwargs: dict[str, Any] = {}
-    if ph_yaml.force_constants is None:
-        fc_file = _beside(path, "FORCE_CONSTANTS", "force_constants.hdf5")
-        fs_file = None if has_forces else _beside(path, "FORCE_SETS")
-        if fc_file is not None:
-            kwargs["force_constants_filename"] = fc_file
-        elif fs_file is not None:
-            kwargs["force_sets_filename"] = fs_file
-        elif not has_forces:
-            raise ValueError(f"{path}: no force constants or forces in it or beside it "
-                             f"(FORCE_CONSTANTS, force_constants.hdf5, FORCE_SETS)")
-    phonon = phonopy.load(path, is_nac=False, produce_fc=True, log_level=0, **kwargs)
+    ph_yaml = read_phonopy_yaml(path)
+    beside = files_beside(path, ph_yaml)
+    has_fc = ph_yaml.force_constants is not None or beside["force_constants"] is not None
+    if not has_fc and not has_forces(ph_yaml.dataset) and beside["force_sets"] is None:
+        raise ValueError(f"{path}: no force constants or forces in it or beside it "
+                         f"(FORCE_CONSTANTS, force_constants.hdf5, FORCE_SETS)")
+    phonon = phonopy_from_yaml(ph_yaml, path, is_symmetry=True)
+    if has_fc:
+        phonon.force_constants = load_helper.select_and_extract_force_constants(
+            phonon, path, force_constants=ph_yaml.force_constants,
+            force_constants_filename=beside["force_constants"], is_compact_fc=True)
+    else:
+        phonon.dataset = load_helper.select_and_load_dataset(
+            phonon, yaml_dataset=ph_yaml.dataset, yaml_filename=path,
+            force_sets_filename=beside["force_sets"])
+        load_helper.produce_force_constants(phonon, symmetrize_fc=True, is_compact_fc=True,
+                                            use_symfc_projector=True)
     if phonon.force_constants is None:
         raise ValueError(f"{path}: phonopy produced no force constants")
     return phonon, ph_yaml.calculator
@@ -165,7 +166,6 @@ def model_phonopy(model: torch.nn.Module, reference, calculator: str | None, sou
 
     from ase_fcnet.calculator import FCNetCalculator
     from ase_fcnet.data.phonopy_files import calculator_units
-    from ase_fcnet.phonons.adapter import atoms_to_phonopy, phonopy_to_atoms
     from ase_fcnet.phonons.symmetry import fast_phonopy_symmetry
 
     to_a = calculator_units(calculator, source).distance_to_A

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import torch
 
+from ase_fcnet.model.derivatives import energy_forces_stress
 from ase_fcnet.training import losses
 from ase_fcnet.training.config import LossConfig
 from ase_fcnet.training.dataset import Batch
-from ase_fcnet.training.forward import predict
-from ase_fcnet.training.probes import as_blocks
+from ase_fcnet.training.terms import LOSS_TERMS, TermInput, needs_probes
 
-#: Loss terms, in the order they are logged.
-TERMS = ("energy", "forces", "stress", "force_constants", "fc_frobenius", "fc_spectral")
+#: Loss term names (:data:`~ase_fcnet.training.terms.LOSS_TERMS`), in the order they are logged.
+TERMS = tuple(t.name for t in LOSS_TERMS)
 #: Error sums (sum, count) kept for metrics: MAE of energy/atom (eV), forces (eV/Å),
 #: probed force-constant entries (eV/Å²).
 ERRORS = ("energy_mae", "forces_mae", "fc_mae")
@@ -50,41 +50,26 @@ def batch_loss(model: torch.nn.Module, batch: Batch, cfg: LossConfig,
         for the names in :data:`ERRORS`
     """
     terms_on = active_terms(cfg)
-    fc_on = any(t in terms_on for t in ("force_constants", "fc_frobenius", "fc_spectral"))
-    vectors = batch.vectors if fc_on else None
+    vectors = batch.vectors if needs_probes(cfg) else None
     stress_on = "stress" in terms_on and bool(batch.weights["stress"].sum() > 0)
-    out = predict(model, batch.graph, forces=True, stress=stress_on, vectors=vectors,
-                  create_graph=create_graph)
-    g, w = batch.graph, batch.weights
-    terms: dict[str, torch.Tensor] = {}
-    zero = out["energy"].sum() * 0.0
-    if "energy" in terms_on:
-        terms["energy"] = losses.energy_loss(out["energy"], batch.energy, batch.n_atoms,
-                                             w["energy"], normalizers["energy"])
-    if "forces" in terms_on:
-        terms["forces"] = losses.forces_loss(out["forces"], batch.forces, g.batch, w["forces"],
-                                             normalizers["forces"])
-    if "stress" in terms_on:
-        terms["stress"] = (losses.stress_loss(out["stress"], batch.stress, w["stress"],
-                                              normalizers["stress"]) if stress_on else zero)
+    out = energy_forces_stress(model, batch.graph, forces=True, stress=stress_on,
+                               create_graph=create_graph, vectors=vectors)
     hvp = out.get("hvp")
     fc_pred, fc_ref = hvp, batch.fc_targets
     if hvp is not None and cfg.fc_mass_power > 0:
-        scale = losses.mass_scale(batch.vectors, batch.masses, g.batch, batch.n_atoms.shape[0],
-                                  cfg.fc_mass_power, cfg.fc_mass_reference)
+        scale = losses.mass_scale(batch.vectors, batch.masses, batch.graph.batch,
+                                  batch.n_atoms.shape[0], cfg.fc_mass_power, cfg.fc_mass_reference)
         fc_pred, fc_ref = hvp * scale, fc_ref * scale
-    for term in ("force_constants", "fc_frobenius", "fc_spectral"):
-        if term not in terms_on:
+    terms: dict[str, torch.Tensor] = {}
+    zero = out["energy"].sum() * 0.0
+    for term in LOSS_TERMS:
+        if term.name not in terms_on:
             continue
-        if hvp is None:
-            terms[term] = zero
-        elif term == "force_constants":
-            terms[term] = losses.fc_rows_loss(fc_pred, fc_ref, g.batch, batch.fc_rows,
-                                              w[term], cfg.fc_metric, normalizers[term])
-        else:
-            fn = losses.fc_frobenius_loss if term == "fc_frobenius" else losses.fc_spectral_loss
-            terms[term] = fn(as_blocks(fc_pred), as_blocks(fc_ref), g.batch,
-                             batch.fc_counts, w[term], normalizers[term])
+        if term.output not in out:  # stress unlabelled in this batch, or no probes
+            terms[term.name] = zero
+            continue
+        terms[term.name] = term.loss(TermInput(out, batch, cfg, batch.weights[term.name],
+                                               normalizers[term.name], fc_pred, fc_ref))
     total = sum((getattr(cfg, t) * terms[t] for t in terms), zero)
     return total, terms, _errors(out, batch, hvp)
 

@@ -98,18 +98,3 @@ def stack_probes(per_structure: Sequence[tuple[np.ndarray, np.ndarray, int] | No
             counts[s], rows[s] = c, v.shape[0]
         start += n
     return vectors, targets, counts, rows
-
-
-def as_blocks(rows):
-    """Products of ``block`` probes as 3×3 blocks.
-
-    Parameters
-    ----------
-    rows : Tensor or ndarray, shape (3P, N, 3) — row ``3p + α`` is ``Φ[i_p, :, α, :]``
-
-    Returns
-    -------
-    same type, shape (P, N, 3, 3) — ``Φ[i_p, j, α, β]``
-    """
-    k, n = rows.shape[:2]
-    return rows.reshape(k // 3, 3, n, 3).swapaxes(1, 2)

@@ -44,7 +44,8 @@ from ase_fcnet.training.dataset import (
     split_indices,
 )
 from ase_fcnet.training.metrics_log import MetricsLog
-from ase_fcnet.training.objective import STATS, active_terms, batch_loss, stats_vector, summarize
+from ase_fcnet.training.objective import STATS, batch_loss, stats_vector, summarize
+from ase_fcnet.training.terms import needs_probes
 from ase_fcnet.training.optim import EMA, Anchor, WarmupCosine, freeze_parameters, make_optimizer
 from ase_fcnet.training.statistics import fit_statistics, refit_reference_energies
 
@@ -148,9 +149,7 @@ class Trainer:
         self.total_steps = min(total, run.max_steps) if run.max_steps else total
         self.schedule = WarmupCosine(cfg.optimizer.lr, cfg.schedule, self.total_steps)
         self.ema = EMA(self.model, cfg.optimizer.ema_decay)
-        terms = active_terms(cfg.loss)
-        self.probe_mode = cfg.loss.fc_probe_mode if any(
-            t in terms for t in ("force_constants", "fc_frobenius", "fc_spectral")) else None
+        self.probe_mode = cfg.loss.fc_probe_mode if needs_probes(cfg.loss) else None
         self.progress: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0,
                                          "best_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
                                          "stopped": False, "running": [0.0] * (len(STATS) + 1)}
@@ -424,7 +423,7 @@ def _init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str
         model's metadata; ``caution`` and ``metrics`` describe the old weights
         and are not carried over)
     """
-    from ase_fcnet.models import model_file
+    from ase_fcnet.pretrained import model_file
 
     data = read_model_file(model_file(path))
     name, wanted = architecture_of(config), model_section(config)

@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ase_fcnet import FCNetCalculator
+from ase_fcnet.data import unpacked_once
 from ase_fcnet.phonons.adapter import phonopy_from_atoms, phonopy_to_atoms, resolve_supercell_matrix
 from ase_fcnet.training.evaluate import SPURIOUS_IMAGINARY_THZ, mesh_mae, reference_phonopy
 
 ROOT = Path(__file__).resolve().parents[2]
-HELD_OUT = ROOT / "datasets" / "teacher-7net0" / "held-out"
+HELD_OUT = unpacked_once(ROOT / "datasets" / "teacher-7net0" / "held-out.tar.xz",
+                         ROOT / "runs" / "teacher-7net0" / "held-out")
 MESH = (8, 8, 8)
 
 
@@ -75,8 +77,8 @@ def compare(label: str, calc, teacher, max_cost: int) -> dict:
 
 
 def main(argv=None) -> None:
-    from ase_fcnet.data.teacher import sevennet_calculator
-    from ase_fcnet.data.universal import common_structures
+    from ase_fcnet.generation.teacher import sevennet_calculator
+    from ase_fcnet.generation.universal import common_structures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="model file or bundled name")

@@ -1,11 +1,11 @@
 """Measure the trained default model and bundle it into the package.
 
     python examples/default_model/ship.py [--model examples/default_model/run-products/model.pt]
-    python examples/default_model/ship.py --model examples/default_model/run-stage4/last.pt \
-        --no-install --out runs/stage4_interim   # a run still going: its best weights so far
+    python examples/default_model/ship.py --model examples/default_model/run-products/last.pt \
+        --no-install --out runs/interim   # a run still going: its best weights so far
 
 1. Against the teacher (SevenNet-0) on the held-out bases of
-   datasets/teacher-7net0/held-out: energy (meV/atom), force (eV/Å) and
+   datasets/teacher-7net0/held-out.tar.xz (unpacked once into runs/teacher-7net0/): energy (meV/atom), force (eV/Å) and
    force-constant (eV/Å²) MAE over all held-out structures, and phonon
    frequency MAE (THz) at the commensurate q-points and on an 8×8×8 mesh of
    every held-out ``eq`` structure (the teacher's force constants vs the
@@ -17,7 +17,7 @@
    (the README's main job is NaCl.cif), and the held-out bases where the model
    has imaginary modes the teacher does not.
 3. Writes docs/default_model/metrics.json, the tables docs/default_model/metrics.md
-   and ase_fcnet/models/NAME.pt (the model with these metrics, the element
+   and ase_fcnet/pretrained/NAME.pt (the model with these metrics, the element
    list and the model card path in its metadata). NAME ``default`` is what
    ``FCNetCalculator()`` loads. When the held-out frequency MAE against the
    teacher is above TARGET_THZ, the metadata gets a ``caution`` with the
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ase_fcnet.data import load_dataset
+from ase_fcnet.data import load_dataset, unpacked_once
 from ase_fcnet.model import load_model, model_from_dict, read_model_file, save_model
 from ase_fcnet.phonons import band_structure, phonopy_to_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate
@@ -51,10 +51,11 @@ from ase_fcnet.training.evaluate import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "datasets" / "teacher-7net0"
+HELD_OUT = unpacked_once(ROOT / "datasets" / "teacher-7net0" / "held-out.tar.xz",
+                         ROOT / "runs" / "teacher-7net0" / "held-out")
 DFT = ROOT.parent / "shared" / "data" / "dft"
 DOCS = ROOT / "docs" / "default_model"
-MODELS = ROOT / "ase_fcnet" / "models"
+MODELS = ROOT / "ase_fcnet" / "pretrained"
 #: Accuracy target: mean phonon-frequency MAE against the teacher on the held-out bases,
 #: THz (the default-model issue's "within 0.3 THz of the teacher"). A model above it is
 #: bundled with a ``caution`` in its metadata (see the module docstring).
@@ -64,10 +65,10 @@ DFT_FILES = {"Si": "Si_phonopy_params.yaml", "NaCl": "NaCl_rd_phonopy_params.yam
 
 def held_out(model) -> dict:
     """Errors against the teacher on the held-out bases."""
-    samples = load_dataset([DATA / "held-out"])
+    samples = load_dataset([HELD_OUT])
     out = {k: v for k, v in evaluate(model, samples).items() if not isinstance(v, dict)}
     per = {}
-    for yaml in sorted((DATA / "held-out").glob("*/eq/phonopy_params.yaml.xz")):
+    for yaml in sorted(HELD_OUT.glob("*/eq/phonopy_params.yaml.xz")):
         if json.loads((yaml.parent / "labels.json").read_text())["force_constants"]:
             per[yaml.parent.parent.name] = frequency_errors(model, yaml)
     out.update(summarize_frequency_errors(per))
@@ -79,14 +80,14 @@ def held_out(model) -> dict:
 
 @functools.cache
 def _common_labels() -> frozenset[str]:
-    from ase_fcnet.data.universal import common_structures
+    from ase_fcnet.generation.universal import common_structures
 
     return frozenset(label for label, _ in common_structures())
 
 
 def group_of(label: str) -> str:
     """Which kind of base a held-out label is (for the per-group frequency errors)."""
-    from ase_fcnet.data.universal import COMMON
+    from ase_fcnet.generation.universal import COMMON
 
     if label in _common_labels():
         return "common compounds (universal.COMMON)"
@@ -207,7 +208,7 @@ def _plain_yaml(name: str, folder: Path) -> Path:
 
 def versus_dft(model, label: str, folder: Path = DOCS) -> dict:
     """Model (and teacher) phonons vs the shared DFT data, with band figures in ``folder``."""
-    from ase_fcnet.data.teacher import sevennet_calculator
+    from ase_fcnet.generation.teacher import sevennet_calculator
 
     out = {}
     folder.mkdir(parents=True, exist_ok=True)
@@ -293,9 +294,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "examples/default_model/run-products/model.pt")
     parser.add_argument("--no-install", action="store_true",
-                        help="measure only; do not write into ase_fcnet/models/")
+                        help="measure only; do not write into ase_fcnet/pretrained/")
     parser.add_argument("--name", default="default",
-                        help="bundle as ase_fcnet/models/NAME.pt ('default': used when no model "
+                        help="bundle as ase_fcnet/pretrained/NAME.pt ('default': used when no model "
                              "is given)")
     parser.add_argument("--out", type=Path, default=DOCS,
                         help="folder for metrics.json, metrics.md and the DFT band figures "

@@ -27,13 +27,15 @@ from pathlib import Path
 
 import torch
 
+from ase_fcnet.data import unpacked_once
 from ase_fcnet.model import load_model
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.training import TrainConfig, train
 from ase_fcnet.training.evaluate import frequency_errors
 
 ROOT = Path(__file__).resolve().parents[2]
-TEACHER_TRAIN = ROOT / "datasets" / "teacher-7net0" / "train"
+TEACHER_TRAIN = unpacked_once(ROOT / "datasets" / "teacher-7net0" / "train.tar.xz",
+                              ROOT / "runs" / "teacher-7net0" / "train")
 
 
 def anchors(n: int, exclude: list[str], max_atoms: int) -> list[str]:

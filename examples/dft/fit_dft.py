@@ -43,7 +43,7 @@ import torch
 from phonopy.file_IO import write_FORCE_CONSTANTS
 
 from ase_fcnet.model import load_model
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.phonons.analysis import band_structure
 from ase_fcnet.phonons.plotting import plot_band_comparison
 from ase_fcnet.training import TrainConfig, train

@@ -46,15 +46,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ase_fcnet.data import load_dataset
+from ase_fcnet.data import load_dataset, unpacked_once
 from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import load_model
-from ase_fcnet.model.derivatives import energy_forces_stress, hessian_vector_products
-from ase_fcnet.models import model_file
-from ase_fcnet.training.evaluate import mesh_mae
+from ase_fcnet.model.derivatives import energy_forces_stress
+from ase_fcnet.phonopy_bridge import phonopy_from_yaml, read_phonopy_yaml
+from ase_fcnet.pretrained import model_file
+from ase_fcnet.training.evaluate import force_constant_rows, mesh_mae
 
 ROOT = Path(__file__).resolve().parents[2]
-HELD_OUT = ROOT / "datasets" / "teacher-7net0" / "held-out"
+HELD_OUT = unpacked_once(ROOT / "datasets" / "teacher-7net0" / "held-out.tar.xz",
+                         ROOT / "runs" / "teacher-7net0" / "held-out")
 CACHE = ROOT / "runs" / "dft" / "forgetting"
 OUT = ROOT / "docs" / "dft" / "forgetting.json"
 MESH = (8, 8, 8)
@@ -101,12 +103,7 @@ def predict(model: torch.nn.Module, sample) -> dict[str, np.ndarray]:
             "forces": out["forces"].detach().cpu().numpy(),
             "stress": out["stress"][0].detach().cpu().numpy()}
     if sample.force_constants is not None:
-        n = len(sample.atoms)
-        vectors = torch.zeros(3 * len(sample.fc_atoms), n, 3, dtype=p.dtype, device=p.device)
-        for k, a in enumerate(sample.fc_atoms):
-            vectors[3 * k: 3 * k + 3, a] = torch.eye(3, dtype=p.dtype, device=p.device)
-        rows = hessian_vector_products(model, graph, vectors).cpu().numpy()
-        pred["fc"] = rows.reshape(len(sample.fc_atoms), 3, n, 3).transpose(0, 2, 1, 3)
+        pred["fc"] = force_constant_rows(model, graph, sample.fc_atoms, len(sample.atoms))
     return pred
 
 
@@ -120,9 +117,7 @@ def labels(sample) -> dict[str, np.ndarray]:
 
 def mesh_frequencies(yaml: Path, fc: np.ndarray):
     """Mesh weights and frequencies (THz) of compact force constants on the yaml's cells."""
-    import phonopy
-
-    phonon = phonopy.load(yaml, produce_fc=False, is_nac=False, log_level=0)
+    phonon = phonopy_from_yaml(read_phonopy_yaml(yaml), yaml, is_symmetry=True)
     phonon.force_constants = fc
     phonon.run_mesh(list(MESH), is_gamma_center=True)
     return np.asarray(phonon.mesh.weights, dtype=float), np.asarray(phonon.mesh.frequencies)

@@ -3,7 +3,7 @@
     pip install "ase_fcnet[sevennet]"
     python examples/sevennet/bundle.py
 
-Writes ``ase_fcnet/models/sevennet-l3i5.pt`` and ``sevennet-0.pt``: the
+Writes ``ase_fcnet/pretrained/sevennet-l3i5.pt`` and ``sevennet-0.pt``: the
 weights of the sevenn wheel's checkpoints (float32 numbers, stored as
 float32: nothing is rounded), their provenance, licence and citation, and the
 measured numbers of ``docs/sevennet/metrics.json`` when that file exists
@@ -20,7 +20,7 @@ from ase_fcnet.model import save_model
 from ase_fcnet.model.sevennet import convert_sevennet
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "ase_fcnet" / "models"
+MODELS = ROOT / "ase_fcnet" / "pretrained"
 METRICS = ROOT / "docs" / "sevennet" / "metrics.json"
 SPEED = ROOT / "docs" / "benchmarks" / "sevennet_speed.json"
 

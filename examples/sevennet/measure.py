@@ -32,7 +32,7 @@ from ase.build import bulk
 
 from ase_fcnet import FCNetCalculator
 from ase_fcnet.model import load_model
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.phonons.analysis import band_structure
 from ase_fcnet.phonons.plotting import plot_band_comparison
 from ase_fcnet.training.evaluate import mesh_mae, model_phonopy, reference_phonopy

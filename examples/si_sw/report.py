@@ -22,7 +22,7 @@ from pathlib import Path
 from ase.build import bulk
 
 from ase_fcnet import FCNetCalculator
-from ase_fcnet.data.references import reference_calculator
+from ase_fcnet.generation.references import reference_calculator
 from ase_fcnet.phonons import band_structure, phonopy_from_atoms, plot_band_comparison
 from ase_fcnet.training import evaluate_folder
 from ase_fcnet.training.evaluate import frequency_errors_per_structure, summarize_frequency_errors

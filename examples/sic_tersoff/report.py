@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from switching_zone import force_constant_samples, pairs_in_zone, switching_zones
 
 from ase_fcnet import FCNetCalculator
-from ase_fcnet.data.references import reference_calculator
+from ase_fcnet.generation.references import reference_calculator
 from ase_fcnet.phonons import band_structure, draw_band_comparison, phonopy_from_atoms
 from ase_fcnet.training import evaluate_folder
 from ase_fcnet.training.evaluate import frequency_errors_per_structure, summarize_frequency_errors

@@ -147,9 +147,9 @@ def test_help_lists_options():
 
 
 def test_no_model_says_how_to_pass_one(sic_cif, tmp_path, monkeypatch):
-    import ase_fcnet.models
+    import ase_fcnet.pretrained
 
     empty = tmp_path / "no-models"
     empty.mkdir()
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", empty)  # as if none were bundled
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", empty)  # as if none were bundled
     _bad([str(sic_cif)], tmp_path, "no model given", "--model")

@@ -14,10 +14,10 @@ from ase.build import bulk
 from ase.spacegroup import crystal
 from click.testing import CliRunner
 
-import ase_fcnet.models
+import ase_fcnet.pretrained
 from ase_fcnet import FCNetCalculator, ModelCautionWarning
 from ase_fcnet.cli import main
-from ase_fcnet.data.universal import ELEMENTS
+from ase_fcnet.generation.universal import ELEMENTS
 from ase_fcnet.graph import StructureError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,14 +34,14 @@ def _structures():
 
 
 def _info():
-    return next(i for i in ase_fcnet.models.describe_bundled() if i["name"] == "fcnet-small")
+    return next(i for i in ase_fcnet.pretrained.describe_bundled() if i["name"] == "fcnet-small")
 
 
 def test_fcnet_small_is_bundled_with_the_documented_elements_and_metrics():
-    models = ase_fcnet.models.bundled_models()
+    models = ase_fcnet.pretrained.bundled_models()
     assert "fcnet-small" in models
     path = models["fcnet-small"]
-    assert path.parent == ase_fcnet.models.MODEL_DIR and path.stat().st_size < 10e6
+    assert path.parent == ase_fcnet.pretrained.MODEL_DIR and path.stat().st_size < 10e6
     info = _info()
     assert info["default"] is False and info["architecture"] == "fcnet"
     assert info["species"] == list(ELEMENTS)

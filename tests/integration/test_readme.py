@@ -41,4 +41,4 @@ def test_ci_runs_the_readme_commands():
     model = re.search(r"--model (\S+)", main_cmd)
     # without --model the bundled default runs: it must be in the package
     assert (ROOT / model.group(1)).is_file() if model else \
-        (ROOT / "ase_fcnet" / "models" / "sevennet-l3i5.pt").is_file()
+        (ROOT / "ase_fcnet" / "pretrained" / "sevennet-l3i5.pt").is_file()

@@ -7,11 +7,13 @@ import pytest
 from ase.build import bulk
 
 from ase_fcnet import FCNetCalculator, phonopy_from_atoms
-from ase_fcnet.data.references import reference_calculator
+from ase_fcnet.generation.references import reference_calculator
 from ase_fcnet.model import read_model_file
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = sorted(p for p in [*ROOT.glob("examples/**/model.pt"), *ROOT.glob("ase_fcnet/models/*.pt")])
+#: The bundled models and the small example models (never training-run leftovers).
+MODELS = [ROOT / "examples" / "si_sw" / "model.pt", ROOT / "examples" / "sic_tersoff" / "model.pt",
+          *sorted(ROOT.glob("ase_fcnet/pretrained/*.pt"))]
 
 
 def _strings(value):

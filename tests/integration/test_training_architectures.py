@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from ase_fcnet.cli import main
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.model import load_model, read_model_file
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.training import TrainConfig, Trainer, train
 from test_training_phonopy import write_emt_phonopy
 

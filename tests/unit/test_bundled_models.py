@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-import ase_fcnet.models
+import ase_fcnet.pretrained
 from ase_fcnet import FCNetCalculator
 from ase_fcnet.model import build_model, save_model
-from ase_fcnet.models import NoModelError, model_file
+from ase_fcnet.pretrained import NoModelError, model_file
 from ase_fcnet.training.config import TrainConfig
 
 
@@ -18,8 +18,8 @@ def bundled(tmp_path, tiny_config, monkeypatch):
     folder = tmp_path / "bundled"
     folder.mkdir()
     save_model(build_model(tiny_config, seed=0), folder / "mine.pt")
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", folder)
-    monkeypatch.setattr(ase_fcnet.models, "DEFAULT_MODEL", "mine")
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", folder)
+    monkeypatch.setattr(ase_fcnet.pretrained, "DEFAULT_MODEL", "mine")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -50,7 +50,7 @@ def test_calculator_accepts_the_bundled_name(bundled, tiny_config):
 
 
 def test_no_bundled_model_names_the_way_out(tmp_path, monkeypatch):
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", tmp_path)
     with pytest.raises(NoModelError, match="--model"):
         model_file(None)
 
@@ -66,13 +66,13 @@ def test_init_model_may_name_a_bundled_model(bundled, tmp_path, tiny_config):
 
 
 def test_the_package_bundles_the_documented_models():
-    models = ase_fcnet.models.bundled_models()
+    models = ase_fcnet.pretrained.bundled_models()
     assert {"sevennet-l3i5", "sevennet-0", "fcnet-small"} <= set(models)
-    assert ase_fcnet.models.DEFAULT_MODEL == "sevennet-l3i5"
+    assert ase_fcnet.pretrained.DEFAULT_MODEL == "sevennet-l3i5"
     assert model_file(None) == models["sevennet-l3i5"] == model_file("7net-l3i5")
     assert model_file("sevennet-0") == models["sevennet-0"] == model_file("7net-0")
-    assert (ase_fcnet.models.MODEL_DIR / "LICENSE-SevenNet").read_text().startswith("MIT License")
-    infos = {i["name"]: i for i in ase_fcnet.models.describe_bundled()}
+    assert (ase_fcnet.pretrained.MODEL_DIR / "LICENSE-SevenNet").read_text().startswith("MIT License")
+    infos = {i["name"]: i for i in ase_fcnet.pretrained.describe_bundled()}
     for name in ("sevennet-l3i5", "sevennet-0"):
         assert infos[name]["architecture"] == "nequip" and len(infos[name]["species"]) == 89
         assert "MIT" in infos[name]["license"] and "doi:" in infos[name]["citation"]

@@ -143,9 +143,9 @@ def test_hessian_cached_and_reset(calc, sic_prim, monkeypatch):
 
 
 def test_no_model_error_says_how_to_pass_one(monkeypatch, tmp_path):
-    import ase_fcnet.models
+    import ase_fcnet.pretrained
 
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", tmp_path)  # no bundled model files
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", tmp_path)  # no bundled model files
     with pytest.raises(FileNotFoundError) as info:
         FCNetCalculator()
     msg = str(info.value)

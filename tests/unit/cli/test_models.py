@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-import ase_fcnet.models
+import ase_fcnet.pretrained
 from ase_fcnet.cli import main
 from ase_fcnet.model import build_model, save_model
 
@@ -25,8 +25,8 @@ def tiny(tiny_config):
 def model_dir(tmp_path, tiny, monkeypatch):
     save_model(tiny, tmp_path / "default.pt", metadata=METADATA)
     save_model(tiny, tmp_path / "another.pt")
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", tmp_path)
-    monkeypatch.setattr(ase_fcnet.models, "DEFAULT_MODEL", "default")
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(ase_fcnet.pretrained, "DEFAULT_MODEL", "default")
     return tmp_path
 
 
@@ -62,7 +62,7 @@ def test_json(model_dir, tiny, tiny_config):
 
 
 def test_path_describes_that_file(tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", tmp_path / "empty")
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", tmp_path / "empty")
     path = tmp_path / "mine.pt"
     save_model(tiny, path, metadata={"metrics": {"rmse": 0.5}})
     result = run([str(path)])
@@ -74,7 +74,7 @@ def test_path_describes_that_file(tmp_path, tiny, monkeypatch):
 
 
 def test_none_bundled(tmp_path, monkeypatch):
-    monkeypatch.setattr(ase_fcnet.models, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(ase_fcnet.pretrained, "MODEL_DIR", tmp_path)
     result = run([])
     assert result.exit_code == 0
     assert "No model is bundled" in result.output and "--model PATH" in result.output

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ase_fcnet import FCNetCalculator, ModelCautionWarning
 from ase_fcnet.cli import main
 from ase_fcnet.model import build_model, load_model, save_model
-from ase_fcnet.models import describe_model
+from ase_fcnet.pretrained import describe_model
 
 CAUTION = "accuracy below target: frequency MAE 2.00 THz; see docs/default_model.md."
 

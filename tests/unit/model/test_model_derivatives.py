@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ase_fcnet.graph import atoms_to_graph, batch_graphs
-from ase_fcnet.model import energy_forces_stress, hessian, hessian_vector_products
+from ase_fcnet.model import energy_forces_stress, graph_hessian_vector_products, hessian
 from ase_fcnet.model.derivatives import VOIGT
 
 STRUCTURES = ["sic_cubic", "sic_prim", "molecule_sic"]
@@ -102,13 +102,13 @@ def test_hessian_vector_products_equal_h_times_v(model, sic_cubic, helpers, reco
     g = _graph(model, sic_cubic)
     hess = hessian(model, g)
     vectors = torch.randn(4, n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
-    hv = hessian_vector_products(model, g, vectors)
+    hv = graph_hessian_vector_products(model, g, vectors)
     ref = (hess @ vectors.reshape(4, 3 * n).T).T.reshape(4, n, 3)
     err = record_max("HVP vs H @ v, relative", helpers.rel_err(hv, ref))
     assert err < 1e-12
     # linear in v, and the progress callback reports every row
     seen = []
-    hv2 = hessian_vector_products(model, g, 2.5 * vectors, progress=lambda d, t: seen.append((d, t)))
+    hv2 = graph_hessian_vector_products(model, g, 2.5 * vectors, progress=lambda d, t: seen.append((d, t)))
     torch.testing.assert_close(hv2, 2.5 * hv, rtol=1e-12, atol=1e-12)
     assert seen[-1] == (4, 4) and len(seen) == 4
 
@@ -118,7 +118,7 @@ def test_probe_vectors_with_create_graph(model, sic_prim):
     v = torch.randn(2, len(sic_prim), 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     hv = energy_forces_stress(model, g, vectors=v, create_graph=True)["hvp"]
     assert hv.requires_grad  # usable in a force-constant loss
-    torch.testing.assert_close(hv.detach(), hessian_vector_products(model, g, v), rtol=1e-12, atol=0)
+    torch.testing.assert_close(hv.detach(), graph_hessian_vector_products(model, g, v), rtol=1e-12, atol=0)
 
 
 def test_batched_hessian_is_block_diagonal(model, sic_prim, molecule_sic, sic_cubic, record_max):
@@ -130,10 +130,10 @@ def test_batched_hessian_is_block_diagonal(model, sic_prim, molecule_sic, sic_cu
     ranges = list(itertools.pairwise(offsets))  # atoms of each structure
     vectors = torch.randn(3, sum(sizes), 3, dtype=torch.float64,
                           generator=torch.Generator().manual_seed(5))
-    hv = hessian_vector_products(model, batch, vectors)
+    hv = graph_hessian_vector_products(model, batch, vectors)
     err = 0.0
     for g, (a, b) in zip(graphs, ranges):
-        single = hessian_vector_products(model, g, vectors[:, a:b])
+        single = graph_hessian_vector_products(model, g, vectors[:, a:b])
         err = max(err, float((hv[:, a:b] - single).abs().max() / single.abs().max()))
     assert record_max("batched vs per-structure HVP, relative", err) < 1e-12
     full = hessian(model, batch).numpy()

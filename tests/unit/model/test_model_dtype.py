@@ -14,8 +14,8 @@ from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import (
     build_model,
     energy_forces_stress,
+    graph_hessian_vector_products,
     hessian,
-    hessian_vector_products,
     load_model,
     save_model,
 )
@@ -65,7 +65,7 @@ def test_outputs_follow_model_and_input_dtype(dtype, model, sic_prim):
     assert {v.dtype for v in out.values()} == {dtype}
     assert hessian(model, g).dtype == dtype
     v64 = torch.ones(1, len(sic_prim), 3, dtype=torch.float64)
-    assert hessian_vector_products(model, g, v64).dtype == dtype  # vectors are cast to the graph
+    assert graph_hessian_vector_products(model, g, v64).dtype == dtype  # vectors are cast to the graph
 
 
 def test_float32_close_to_float64(model, sic_cubic, helpers, record_max):

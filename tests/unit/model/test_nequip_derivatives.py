@@ -20,7 +20,7 @@ from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import energy_forces_stress, hessian, load_model
 from ase_fcnet.model.nequip import NequIPConfig
 from ase_fcnet.model.registry import build
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 
 SMALL = dict(species=("Na", "Cl"), cutoff=4.0, node_irreps=("8x0e", "8x0e+4x1e+4x2e", "8x0e"),
              num_basis=6, radial_hidden=(16,), denominators=(3.0, 3.0), cutoff_on=3.0)

@@ -3,7 +3,7 @@ import torch
 from ase.build import bulk
 
 from ase_fcnet.graph import atoms_to_graph
-from ase_fcnet.model import build_model, hessian_vector_products
+from ase_fcnet.model import build_model, graph_hessian_vector_products
 
 
 def test_threaded_rows_equal_the_loop_and_report_progress(tiny_config):
@@ -14,9 +14,9 @@ def test_threaded_rows_equal_the_loop_and_report_progress(tiny_config):
     vectors = torch.randn(13, len(atoms), 3, dtype=torch.float64,
                           generator=torch.Generator().manual_seed(0))
     before = torch.get_num_threads()
-    loop = hessian_vector_products(model, graph, vectors, row_threads=1)
+    loop = graph_hessian_vector_products(model, graph, vectors, row_threads=1)
     seen = []
-    split = hessian_vector_products(model, graph, vectors, row_threads=3,
+    split = graph_hessian_vector_products(model, graph, vectors, row_threads=3,
                                     progress=lambda done, total: seen.append((done, total)))
     assert torch.equal(loop, split)
     assert sorted(seen) == [(k, 13) for k in range(1, 14)]  # 3 threads of >= 4 rows
@@ -33,7 +33,7 @@ def test_an_error_in_a_row_thread_reaches_the_caller(tiny_config):
 
     before = torch.get_num_threads()
     try:
-        hessian_vector_products(model, graph, torch.ones(8, len(atoms), 3, dtype=torch.float64),
+        graph_hessian_vector_products(model, graph, torch.ones(8, len(atoms), 3, dtype=torch.float64),
                                 row_threads=2, progress=boom)
     except RuntimeError as err:
         assert "progress failed" in str(err)

@@ -11,7 +11,7 @@ from ase.calculators.emt import EMT
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.model import ModelConfig, read_model_file, registry, save_model
 from ase_fcnet.model.nequip import NequIPConfig
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.training import TrainConfig, Trainer
 from ase_fcnet.training.config import OptimizerConfig, ScheduleConfig, model_section
 from ase_fcnet.training.optim import (Anchor, WarmupCosine, freeze_parameters, is_head,

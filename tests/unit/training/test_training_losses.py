@@ -147,3 +147,21 @@ def test_mass_scale_by_hand():
     mixed[0, 0, 0], mixed[0, 1, 1] = 0.6, 0.8               # 0.36 * 1 + 0.64 * 16 = 10.6
     value = losses.mass_scale(mixed, masses, batch, 2, power=2.0, reference=1.0)
     assert value[0, 1, 0].item() == pytest.approx(1.0 / (10.6 * 16.0))
+
+
+def test_every_loss_term_has_a_weight_key_and_a_known_label():
+    from dataclasses import fields
+
+    from ase_fcnet.training.config import LossConfig
+    from ase_fcnet.training.objective import TERMS
+    from ase_fcnet.training.terms import LOSS_TERMS, needs_probes
+
+    weight_keys = {f.name for f in fields(LossConfig)}
+    assert TERMS == tuple(t.name for t in LOSS_TERMS)
+    for term in LOSS_TERMS:
+        assert term.name in weight_keys
+        assert term.label in ("energy", "forces", "stress", "force_constants")
+        assert term.output in ("energy", "forces", "stress", "hvp")
+    assert needs_probes(LossConfig())
+    assert not needs_probes(LossConfig(force_constants=0.0))
+    assert needs_probes(LossConfig(force_constants=0.0, fc_spectral=1.0))

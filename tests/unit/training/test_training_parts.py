@@ -11,7 +11,7 @@ from ase.build import bulk
 
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph, batch_graphs
-from ase_fcnet.model import energy_forces_stress, hessian_vector_products
+from ase_fcnet.model import energy_forces_stress, graph_hessian_vector_products
 from ase_fcnet.training import losses
 from ase_fcnet.training.config import LossConfig, ScheduleConfig
 from ase_fcnet.training.dataset import (
@@ -22,7 +22,6 @@ from ase_fcnet.training.dataset import (
     source_group,
     split_indices,
 )
-from ase_fcnet.training.forward import predict
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import batch_loss
 from ase_fcnet.training.optim import EMA, WarmupCosine
@@ -34,23 +33,24 @@ from ase_fcnet.training.statistics import (
 )
 
 
-def test_predict_matches_model_derivatives(model, sic_cubic, sic_prim, default_dtype_guard):
+def test_one_pass_with_probes_matches_separate_derivatives(model, sic_cubic, sic_prim, default_dtype_guard):
     graphs = [atoms_to_graph(a, model.cutoff, model.species) for a in (sic_cubic, sic_prim)]
     graph = batch_graphs(graphs)
     vectors = torch.tensor(np.random.default_rng(0).standard_normal((2, graph.n_atoms, 3)))
-    out = predict(model, graph, forces=True, stress=True, vectors=vectors, create_graph=False)
+    out = energy_forces_stress(model, graph, forces=True, stress=True, vectors=vectors,
+                               create_graph=False)
     ref = energy_forces_stress(model, graph, forces=True, stress=True)
-    hv = hessian_vector_products(model, graph, vectors)
+    hv = graph_hessian_vector_products(model, graph, vectors)
     for key in ("energy", "forces", "stress"):
         torch.testing.assert_close(out[key], ref[key], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(out["hvp"], hv, rtol=1e-10, atol=1e-12)
 
 
-def test_predict_is_differentiable_in_the_weights(model, sic_prim):
+def test_probed_products_are_differentiable_in_the_weights(model, sic_prim):
     graph = atoms_to_graph(sic_prim, model.cutoff, model.species)
     vectors = torch.zeros(1, graph.n_atoms, 3, dtype=torch.float64)
     vectors[0, 0, 0] = 1.0
-    out = predict(model, graph, vectors=vectors, create_graph=True)
+    out = energy_forces_stress(model, graph, vectors=vectors, create_graph=True)
     (out["hvp"] ** 2).sum().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
@@ -187,7 +187,7 @@ def test_mass_weighted_fc_loss_weights_the_loss_but_not_the_metric(model, sic_cu
     _, terms1, errors1 = batch_loss(model, batch, heavy, norms, create_graph=False)
     torch.testing.assert_close(errors1["fc_mae"], errors0["fc_mae"])
     # by hand: every probed atom i and atom j of one structure, (H·v - Φ·v) · 20 / sqrt(m_i m_j)
-    hvp = predict(model, batch.graph, vectors=batch.vectors, create_graph=False)["hvp"]
+    hvp = energy_forces_stress(model, batch.graph, vectors=batch.vectors, create_graph=False)["hvp"]
     diff = (hvp - batch.fc_targets).detach().numpy()
     probed = (batch.vectors ** 2).sum(-1).numpy()           # (K, N), 1 on the probed atom
     m_i = np.array([[masses[(probed[k] * (batch.graph.batch.numpy() == batch.graph.batch[j].item())
@@ -264,3 +264,29 @@ def test_spurious_imaginary_modes_are_the_models_own():
     assert [spurious_imaginary(e) for e in per.values()] == [False, True, False]
     assert spurious_imaginary(per["both"], tolerance=0.45)
     assert summarize_frequency_errors(per)["n_spurious_imaginary"] == 1
+
+
+def test_reference_phonopy_never_reads_the_current_directory(tmp_path, monkeypatch):
+    """phonopy.load would take a FORCE_CONSTANTS in the working directory over the yaml's forces."""
+    import phonopy
+    from ase.build import bulk
+    from phonopy.file_IO import write_FORCE_CONSTANTS
+
+    from ase_fcnet.phonopy_bridge import atoms_to_phonopy
+    from ase_fcnet.training.evaluate import reference_phonopy
+
+    ph = phonopy.Phonopy(atoms_to_phonopy(bulk("Si", "diamond", a=5.43)), 2 * np.eye(3, dtype=int))
+    ph.generate_displacements()
+    n = len(ph.supercell)
+    ph.forces = np.random.default_rng(0).normal(scale=0.01, size=(len(ph.displacements), n, 3))
+    (tmp_path / "data").mkdir()
+    yaml = tmp_path / "data" / "phonopy_params.yaml"
+    ph.save(yaml, settings={"force_sets": True})
+    clean, _ = reference_phonopy(yaml)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    write_FORCE_CONSTANTS(np.ones((n, n, 3, 3)), "FORCE_CONSTANTS")
+    write_FORCE_CONSTANTS(np.ones((n, n, 3, 3)), "FORCE_SETS")
+    beside_junk, _ = reference_phonopy(yaml)
+    assert np.array_equal(clean.force_constants, beside_junk.force_constants)
+    assert np.abs(clean.force_constants).max() < 1.0

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ase_fcnet.training.probes import as_blocks, sample_probes, stack_probes
+from ase_fcnet.phonopy_bridge import rows_to_force_constants
+from ase_fcnet.training.probes import sample_probes, stack_probes
 
 
 def _hessian(n: int, seed: int = 0) -> np.ndarray:
@@ -41,8 +42,8 @@ def test_block_probes_give_whole_blocks():
     fc_atoms = np.array([1])
     vectors, targets, _ = sample_probes(fc_atoms, full[fc_atoms], "block", 1,
                                         np.random.default_rng(0))
-    np.testing.assert_array_equal(as_blocks(targets), full[[1]])
-    torch_blocks = as_blocks(torch.from_numpy(targets))
+    np.testing.assert_array_equal(rows_to_force_constants(targets), full[[1]])
+    torch_blocks = rows_to_force_constants(torch.from_numpy(targets))
     np.testing.assert_array_equal(torch_blocks.numpy(), full[[1]])
 
 
