@@ -131,8 +131,11 @@ def check_output_folder(out: str | os.PathLike, overwrite: bool, marker: str) ->
         existing = existing.parent
     if not existing.is_dir():
         raise OutputFolderError(f"output folder {out}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputFolderError(f"output folder {out}: no permission to write in {existing}")
+    try:  # a real write: permission bits say nothing for root or on read-only file systems
+        shutil.rmtree(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=existing))
+    except OSError as err:
+        raise OutputFolderError(f"output folder {out}: cannot write in {existing} "
+                                f"({err.strerror or err})") from None
     return out
 
 

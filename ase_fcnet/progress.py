@@ -2,8 +2,8 @@
 
 A :class:`Progress` is a bar (tqdm) on a terminal or a line every tenth of
 the work elsewhere (log files, pipes), with the elapsed time and an estimate
-of the rest. Inside :func:`stop_on_signals`, SIGINT raises
-``KeyboardInterrupt`` and SIGTERM ``SystemExit(143)`` in the main thread, so
+of the rest. Inside :func:`stop_on_signals`, SIGINT and SIGTERM raise
+:class:`StopSignal` (a ``KeyboardInterrupt``) in the main thread, so
 ``finally`` blocks (temporary folders) run; both also set :data:`STOP`, which
 :meth:`Progress.update` turns into ``KeyboardInterrupt`` in worker threads, so
 threads computing Hessian rows end after their current row.
@@ -100,9 +100,17 @@ def counted(func: Callable, progress: Progress) -> Callable:
     return wrapper
 
 
+class StopSignal(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``exit_code`` is the shell's convention (128 + signal number)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.exit_code = signum, 128 + signum
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """SIGINT → ``KeyboardInterrupt``, SIGTERM → ``SystemExit(143)``, both setting :data:`STOP`.
+    """SIGINT and SIGTERM raise :class:`StopSignal` (a ``KeyboardInterrupt``) and set :data:`STOP`.
 
     Does nothing outside the main thread (Python handles signals only there).
     """
@@ -112,9 +120,7 @@ def stop_on_signals() -> Iterator[None]:
 
     def on_signal(signum, frame):
         STOP.set()
-        if signum == signal.SIGTERM:
-            raise SystemExit(128 + signum)
-        raise KeyboardInterrupt
+        raise StopSignal(signum)
 
     STOP.clear()
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

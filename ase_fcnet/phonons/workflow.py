@@ -175,9 +175,7 @@ def run_phonons(
     phonon = prepare_phonopy(atoms, s.supercell_matrix, s.primitive_matrix, "analytic", s.min_length,
                              symprec=s.symprec, progress=steps.progress)
     n_super, n_dir = len(phonon.supercell), len(phonon.displacements)
-    if s.max_atoms is not None and n_super > s.max_atoms:
-        raise CostLimitError(f"the supercell has {n_super} atoms, more than max_atoms = {s.max_atoms} "
-                             "(--max-atoms; raise it or use a smaller --supercell / --min-length)")
+    check_supercell_size(n_super, s.max_atoms)
     estimate = estimate_cost(atoms, calculator, n_super, n_dir)
     if estimate is not None:
         steps.progress(estimate.line())
@@ -224,6 +222,19 @@ def run_phonons(
         }
     summary["timings_s"] = {k: round(v, 4) for k, v in steps.timings.items()}
     return PhononResult(phonon, band, density, thermal, freqs, summary, steps.timings)
+
+
+def check_supercell_size(n_atoms: int, max_atoms: int | None) -> None:
+    """Refuse a supercell of more than ``max_atoms`` atoms (None: no limit).
+
+    Raises
+    ------
+    CostLimitError
+    """
+    if max_atoms is not None and n_atoms > max_atoms:
+        raise CostLimitError(f"the supercell has {n_atoms} atoms, more than the limit of {max_atoms} "
+                             "(--max-atoms N raises it, --max-atoms 0 lifts it; or use a smaller "
+                             "--supercell / --min-length)")
 
 
 def _check_memory(estimate: CostEstimate, max_memory_gb: float | None) -> None:
