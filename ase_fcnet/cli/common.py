@@ -80,6 +80,8 @@ def _select(frames: list, index: str, path: str) -> Atoms:
     n = len(frames)
     try:
         key = string2index(str(index))
+        if not isinstance(key, (int, slice)):
+            raise ValueError(index)
     except ValueError:
         raise click.ClickException(f"--index {index!r} is not an index: give an integer "
                                    f"(0 .. {n - 1}, or -1 for the last)") from None
