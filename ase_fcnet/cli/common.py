@@ -112,21 +112,26 @@ def _reason(path: str, err: Exception) -> str:
     return f"{what} (ase.io.read raised {err.__class__.__name__} without a message)"
 
 
-def check_occupancy(atoms: Atoms, source: str, allow: bool) -> None:
-    """Refuse partial, mixed or merged sites (ASE keeps one element per site) unless ``allow``."""
+def check_occupancy(atoms: Atoms, source: str, allow: bool) -> list[str]:
+    """Refuse partial, mixed or merged sites (ASE keeps one element per site) unless ``allow``.
+
+    Returns the warning given instead with ``allow`` (empty list: nothing to report).
+    """
     from ase_fcnet.phonons.validate import occupancy_problems
 
     problems = occupancy_problems(atoms)
     if not problems:
-        return
+        return []
     listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
     if not allow:
         raise click.ClickException(
             f"{source}: {listed}. ASE keeps one element per site ({atoms.get_chemical_formula()}), "
             "which is not this material; give an ordered structure, or add "
             "--allow-partial-occupancy to compute it as read")
-    echo(f"      WARNING: {source}: {listed}; computed as read ({atoms.get_chemical_formula()}) "
-         "because of --allow-partial-occupancy")
+    warning = (f"{source}: {listed}; computed as read ({atoms.get_chemical_formula()}) "
+               "because of --allow-partial-occupancy")
+    echo(f"      WARNING: {warning}")
+    return [warning]
 
 
 def check_structure(atoms: Atoms, source: str, species, cutoff: float, periodic: bool = True) -> None:

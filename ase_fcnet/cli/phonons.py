@@ -115,14 +115,14 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
 
     echo(f"[1/4] reading {structure}")
     atoms = read_structure(structure, index)
-    check_occupancy(atoms, structure, allow_partial_occupancy)
+    warnings = check_occupancy(atoms, structure, allow_partial_occupancy)
     from ase_fcnet.models import DEFAULT_MODEL
 
     model_name = str(model_path) if model_path else DEFAULT_MODEL
     echo(f"[2/4] loading model {model_name}" + ("" if model_path else " (bundled default)"))
     calc = load_calculator(model_path, device, dtype)
     check_structure(atoms, structure, calc.species, calc.model.cutoff)
-    _plan(atoms, structure, calc.model.cutoff, settings)
+    warnings += _plan(atoms, structure, calc.model.cutoff, settings)
     species = calc.species
     known = ", ".join(species) if len(species) <= 8 else \
         f"{len(species)} elements ({species[0]}–{species[-1]}; `fcnet models` lists them)"
@@ -144,6 +144,8 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
                 "device": str(calc.device),
                 "dtype": dtype,
                 "relaxation": relax_info,
+                "warnings": warnings + ([] if relax_info is None or relax_info["converged"] else
+                                        ["relaxation not converged (--allow-unconverged)"]),
                 "settings": settings_dict(settings),
             })
             files = write_outputs(result, out, overwrite=overwrite)
@@ -175,8 +177,11 @@ def _check_options(settings, relax: bool, fmax: float, relax_steps: int, max_ato
                                  param_hint="--max-memory")
 
 
-def _plan(atoms, structure: str, cutoff: float, settings) -> None:
-    """Supercell size, directions and warnings, before any model evaluation; BORN checked."""
+def _plan(atoms, structure: str, cutoff: float, settings) -> list[str]:
+    """Supercell size, directions and warnings, before any model evaluation; BORN checked.
+
+    Returns the warnings and notes (also echoed), for summary.json.
+    """
     from ase_fcnet.phonons.adapter import prepare_phonopy
     from ase_fcnet.phonons.nac import BornFileError, may_be_polar, read_born
     from ase_fcnet.phonons.validate import supercell_notes
@@ -201,8 +206,10 @@ def _plan(atoms, structure: str, cutoff: float, settings) -> None:
         echo(f"      WARNING: {note}")
     anions = may_be_polar(atoms.get_chemical_symbols())
     if anions and settings.born is None:
-        echo(f"      NOTE: {atoms.get_chemical_formula()} may be polar ({', '.join(anions)} with "
-             "another element): without --born the optical modes near Γ lack LO–TO splitting")
+        notes.append(f"{atoms.get_chemical_formula()} may be polar ({', '.join(anions)} with "
+                     "another element): without --born the optical modes near Γ lack LO–TO splitting")
+        echo(f"      NOTE: {notes[-1]}")
+    return notes
 
 
 def _diagonal(matrix) -> bool:

@@ -3,8 +3,10 @@
 The cost of a Hessian-vector product grows linearly with the number of atoms
 (every atom has the same neighbours in any supercell of one crystal), so a
 small probe cell (the unit cell repeated to about :data:`PROBE_ATOMS` atoms)
-is timed for one first-derivative graph plus one and two products, and the
-tensors its autograd graphs keep are counted; both are scaled to the supercell. Supercells of at most
+is timed for one first-derivative graph with one product and with
+``1 +`` :func:`probe_rows` products, and the tensors its autograd graphs keep are
+counted (times :data:`MEMORY_FACTOR` for the intermediates of the products);
+both are scaled to the supercell. Supercells of at most
 :data:`PROBE_THRESHOLD` atoms are not probed: the run itself is quick and its
 first direction gives the estimate shown in the progress lines.
 """
@@ -21,6 +23,25 @@ from ase import Atoms
 PROBE_THRESHOLD = 256
 #: Approximate size of the probe cell.
 PROBE_ATOMS = 64
+def probe_rows() -> int:
+    """Extra products timed on the probe: enough for the CPU row threads of
+    :func:`ase_fcnet.model.derivatives.hessian_vector_products` to run as in the
+    real step (4 per torch thread, at least 8). With 1 + 4 products in one
+    thread, a row of the P1 360-atom cell cost 0.84 s; with 1 + 15 in two
+    threads 0.34-0.44 s, and the 1080-direction run 0.51 s (fcnet-small, 2 cores).
+    """
+    import torch
+
+    from ase_fcnet.model.derivatives import MIN_ROWS_PER_THREAD
+
+    return max(8, MIN_ROWS_PER_THREAD * torch.get_num_threads())
+
+#: Peak memory of the products per byte of autograd's saved tensors. Measured with
+#: fcnet-small (2 CPU threads): the resident memory grew 2.0-2.2x the saved tensors
+#: during 16 warm products (P1 NaCl 360 atoms, Al 216 and 512 atoms), and the whole
+#: 1080-direction run of the 360-atom cell peaked at 1.52 GB resident, about 0.9 GB
+#: above the loaded model, 3.8x its 0.24 GB of saved tensors.
+MEMORY_FACTOR = 4.0
 #: Default refusal limit on the supercell size (``fcnet phonons --max-atoms``).
 DEFAULT_MAX_ATOMS = 3000
 
@@ -37,7 +58,8 @@ class CostEstimate:
     seconds : float
         Estimated wall time of the force-constant step, s.
     memory_bytes : float
-        Estimated memory of the autograd graphs and the results, bytes.
+        Estimated memory of the products (autograd graphs and intermediates) and
+        the results, bytes.
     """
 
     n_atoms: int
@@ -120,9 +142,10 @@ def estimate_cost(atoms: Atoms, calculator, n_super: int, n_directions: int) -> 
     if n_super <= PROBE_THRESHOLD or not hasattr(calculator, "hessian_vector_products"):
         return None
     probe = probe_cell(atoms)
-    n_probe = len(probe)
-    directions = np.zeros((2, n_probe, 3))
-    directions[0, 0, 0] = directions[1, n_probe // 2, 1] = 1.0
+    n_probe, extra = len(probe), probe_rows()
+    directions = np.zeros((1 + extra, n_probe, 3))
+    for k in range(1 + extra):
+        directions[k, (k * n_probe) // (1 + extra), k % 3] = 1.0
     with _SavedTensorBytes() as memory:  # also the warm-up (first-call costs)
         calculator.hessian_vector_products(probe, directions[:1])
     start = time.perf_counter()
@@ -130,10 +153,11 @@ def estimate_cost(atoms: Atoms, calculator, n_super: int, n_directions: int) -> 
     one = time.perf_counter() - start
     start = time.perf_counter()
     calculator.hessian_vector_products(probe, directions)
-    two = time.perf_counter() - start
-    row = max(two - one, 0.0)
+    more = time.perf_counter() - start
+    row = max(more - one, 0.0) / extra
     setup = max(one - row, 0.0)
     scale = n_super / n_probe
     return CostEstimate(n_atoms=n_super, n_directions=n_directions, probe_atoms=n_probe,
                         seconds=scale * (setup + n_directions * row),
-                        memory_bytes=scale * memory.total + 8.0 * 3 * n_super * n_directions)
+                        memory_bytes=MEMORY_FACTOR * scale * memory.total
+                        + 8.0 * 3 * n_super * n_directions)

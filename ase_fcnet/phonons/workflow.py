@@ -39,15 +39,15 @@ from ase_fcnet.phonons.io import (
     write_thermal_properties_yaml,
 )
 from ase_fcnet.phonons.estimate import DEFAULT_MAX_ATOMS, CostEstimate, available_memory, estimate_cost
-from ase_fcnet.phonons.nac import apply_nac, may_be_polar
+from ase_fcnet.phonons.nac import may_be_polar, read_born
 from ase_fcnet.phonons.plotting import plot_band_dos, plot_thermal
 from ase_fcnet.phonons.validate import check_settings
 from ase_fcnet.progress import Progress
 
-#: BLAS/LAPACK threads for phonopy's steps (dynamical matrices, their eigh).
-#: One 1080x1080 complex eigh took 2.4-3.0 s on one thread and 5.1-6.0 s on
-#: two (2-core machine, torch loaded; benchmarks/blas_threads_eigh.py); the
-#: issue that asked for this measured 1.3 s against 27.8 s with default threads.
+#: BLAS/LAPACK threads for phonopy's steps (dynamical matrices, their eigh). A P1
+#: 360-atom cell's band structure took 0.75-0.78 s per q-point on one thread,
+#: 3.4 s on two and 3.8-6.1 s with OpenBLAS's default (2 cores, torch loaded;
+#: benchmarks/blas_threads_eigh.py, docs/cli.md).
 PHONOPY_BLAS_THREADS = 1
 #: Share of the available memory the force constants may be estimated to need.
 MEMORY_SHARE = 0.8
@@ -166,7 +166,7 @@ def run_phonons(
 
     Raises
     ------
-    SettingsError, CostLimitError
+    SettingsError, CostLimitError, BornFileError
         Before any model evaluation.
     """
     s = settings or PhononSettings()
@@ -176,6 +176,7 @@ def run_phonons(
                              symprec=s.symprec, progress=steps.progress)
     n_super, n_dir = len(phonon.supercell), len(phonon.displacements)
     check_supercell_size(n_super, s.max_atoms)
+    nac_params = None if s.born is None else read_born(phonon, s.born, s.symprec)
     estimate = estimate_cost(atoms, calculator, n_super, n_dir)
     if estimate is not None:
         steps.progress(estimate.line())
@@ -186,8 +187,8 @@ def run_phonons(
                   steps.progress, bar.update)
     finally:
         bar.close()
-    if s.born is not None:
-        apply_nac(phonon, s.born, s.symprec)
+    if nac_params is not None:
+        phonon.nac_params = nac_params
     with threadpool_limits(limits=PHONOPY_BLAS_THREADS, user_api="blas"):
         n_q = s.npoints * _n_segments(phonon)
         bar = Progress(n_q, "band q-points", steps.progress, bar=bars)

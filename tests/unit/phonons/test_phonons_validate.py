@@ -4,6 +4,7 @@ import pytest
 from ase.build import bulk
 from ase.io import read
 
+from ase_fcnet.phonons.nac import BornFileError
 from ase_fcnet.phonons.estimate import CostEstimate, estimate_cost, probe_cell
 from ase_fcnet.phonons.validate import (
     SettingsError,
@@ -62,7 +63,7 @@ def test_valid_settings_pass():
     assert np.array_equal(matrix, np.diag([2, 2, 2]))
 
 
-def test_run_phonons_checks_settings_before_the_model():
+def test_run_phonons_checks_settings_before_the_model(tmp_path):
     class NoModel:  # any call would fail loudly
         def hessian_vector_products(self, atoms, vectors):
             raise AssertionError("the model was called")
@@ -71,6 +72,10 @@ def test_run_phonons_checks_settings_before_the_model():
         run_phonons(bulk("Al"), NoModel(), PhononSettings(mesh=0.0))
     with pytest.raises(CostLimitError, match="--max-atoms"):
         run_phonons(bulk("Al"), NoModel(), PhononSettings(supercell_matrix=[5, 5, 5], max_atoms=100))
+    (tmp_path / "BORN").write_text("not a BORN file\n")
+    with pytest.raises(BornFileError, match="not a BORN file"):
+        run_phonons(bulk("NaCl", "rocksalt", a=5.64), NoModel(),
+                    PhononSettings(supercell_matrix=[2, 2, 2], born=tmp_path / "BORN"))
 
 
 @pytest.mark.parametrize("sites, words", [
