@@ -267,8 +267,9 @@ def phonopy_from_atoms(
 ) -> Phonopy:
     """Create a :class:`phonopy.Phonopy` with compact force constants from ``calculator``.
 
-    :func:`prepare_phonopy`, then :func:`set_force_constants`, then (with
-    ``born``) :func:`ase_fcnet.phonons.nac.apply_nac`.
+    :func:`prepare_phonopy`, then :func:`set_force_constants`; with ``born``
+    the BORN file is read and checked (:func:`ase_fcnet.phonons.nac.read_born`)
+    before the force constants and applied after them.
 
     Parameters
     ----------
@@ -306,11 +307,14 @@ def phonopy_from_atoms(
     """
     phonon = prepare_phonopy(atoms, supercell_matrix, primitive_matrix, method, min_length,
                              displacement_distance, symprec, progress)
-    set_force_constants(phonon, calculator, method, progress, direction_progress)
-    if born is not None:
-        from ase_fcnet.phonons.nac import apply_nac
+    nac_params = None
+    if born is not None:  # checked before the model is evaluated
+        from ase_fcnet.phonons.nac import read_born
 
-        apply_nac(phonon, born, symprec)
+        nac_params = read_born(phonon, born, symprec)
+    set_force_constants(phonon, calculator, method, progress, direction_progress)
+    if nac_params is not None:
+        phonon.nac_params = nac_params
     return phonon
 
 
@@ -360,6 +364,8 @@ def set_force_constants(
     direction_progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Forces of the displacements of :func:`prepare_phonopy` from ``calculator``, then compact force constants."""
+    if method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
     report = progress if progress is not None else (lambda line: None)
     with fast_phonopy_symmetry():
         _set_forces(phonon, calculator, _METHODS[method], report, direction_progress)

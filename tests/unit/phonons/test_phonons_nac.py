@@ -87,3 +87,29 @@ def test_bad_born_input_is_a_clear_error(tmp_path):
 ])
 def test_polar_rule(symbols, polar):
     assert may_be_polar(symbols) == polar
+
+
+@needs_data
+def test_phonopy_from_atoms_born_argument():
+    """The library route: born= checked before the model, LO lifted near Γ after."""
+    from ase.build import bulk
+
+    from ase_fcnet.calculator import FCNetCalculator
+    from ase_fcnet.phonons import phonopy_from_atoms
+
+    class NoModel:
+        def hessian_vector_products(self, atoms, vectors):
+            raise AssertionError("the model was called")
+
+    nacl = bulk("NaCl", "rocksalt", a=5.69)
+    with pytest.raises(BornFileError, match="not found"):
+        phonopy_from_atoms(nacl, NoModel(), supercell_matrix=2, born=NACL_EX / "missing")
+    calc = FCNetCalculator("fcnet-small", device="cpu", dtype="float64")
+    plain = phonopy_from_atoms(nacl, calc, supercell_matrix=2)
+    corrected = phonopy_from_atoms(nacl, calc, supercell_matrix=2, born=NACL_EX / "BORN")
+    assert plain.nac_params is None and corrected.nac_params["born"].shape == (2, 3, 3)
+    np.testing.assert_array_equal(plain.force_constants, corrected.force_constants)
+    q = [[0.001, 0.0, 0.0]]
+    f_plain, f_nac = _frequencies(plain, q)[0], _frequencies(corrected, q)[0]
+    assert np.abs(f_nac[:3]).max() < 0.05 and np.abs(f_plain[:3]).max() < 0.05  # acoustic
+    assert f_plain[5] - f_plain[4] < 0.01 < 1.0 < f_nac[5] - f_nac[4]  # LO split from TO
