@@ -323,6 +323,30 @@ def test_signal_leaves_old_folder_untouched_and_no_leftovers(case, signum, code)
     assert [p.name for p in case.iterdir() if p.name.startswith(".")] == []
 
 
+def test_sigterm_while_writing_leaves_the_old_folder(case, monkeypatch):
+    """A SIGTERM (as the handler raises it) half-way through writing the files."""
+    from ase_fcnet.phonons import workflow
+    from ase_fcnet.progress import StopSignal
+
+    out = case / "old"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    before = snapshot(out)
+    write_force_constants = workflow.write_force_constants
+
+    def then_terminated(phonon, path):
+        write_force_constants(phonon, path)
+        raise StopSignal(signal.SIGTERM)
+
+    monkeypatch.setattr(workflow, "write_force_constants", then_terminated)
+    result = invoke(["phonons", case / "Al.cif", *SMALL, *FAST, "--supercell", "2", "2", "2",
+                     "--out", out, "--overwrite"])
+    assert result.exit_code == 143 and "Traceback" not in result.output
+    assert "stopped by SIGTERM: nothing written" in result.output
+    assert snapshot(out) == before
+    assert [p.name for p in case.iterdir() if p.name.startswith(".")] == []
+
+
 # ----------------------------------------------------------------- training
 TINY = dict(species=["Cu"], cutoff=4.0, num_layers=1, l_max=1, scalar_channels=8,
             tensor_channels=4, num_radial=4, radial_hidden=8, num_heads=1, readout_hidden=8)
