@@ -15,9 +15,10 @@ from ase_fcnet.cli.common import (
     model_options,
     read_structure,
 )
-from ase_fcnet.phonons.adapter import resolve_supercell_matrix
-from ase_fcnet.phonons.estimate import DEFAULT_MAX_ATOMS
-from ase_fcnet.phonons.workflow import settings_dict, write_outputs
+
+#: Default of --max-atoms; equal to ase_fcnet.phonons.estimate.DEFAULT_MAX_ATOMS (a test checks),
+#: written out so that listing the commands does not import phonopy.
+MAX_ATOMS = 3000
 
 
 def _mesh(value: str):
@@ -77,7 +78,7 @@ OPTION_OF = {"mesh": "--mesh", "t_min": "--tmin", "t_max": "--tmax", "t_step": "
 @click.option("--allow-partial-occupancy", is_flag=True,
               help="Compute a structure with partial, mixed or merged sites as ASE reads it (one "
                    "element per site) instead of refusing it.")
-@click.option("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, show_default=True,
+@click.option("--max-atoms", type=int, default=MAX_ATOMS, show_default=True,
               help="Refuse larger supercells (0: no limit).")
 @click.option("--max-memory", type=float, default=None,
               help="Refuse force constants estimated to need more memory, GB. Default: 80% of the "
@@ -96,7 +97,7 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
     evaluated (docs/cli.md lists the checks).
     """
     from ase_fcnet.fileio import OutputFolderError, check_output_folder
-    from ase_fcnet.phonons.workflow import PhononSettings
+    from ase_fcnet.phonons.workflow import PhononSettings, settings_dict, write_outputs
 
     settings = PhononSettings(
         supercell_matrix=list(supercell) if supercell else None, min_length=min_length,
@@ -182,7 +183,7 @@ def _plan(atoms, structure: str, cutoff: float, settings) -> list[str]:
 
     Returns the warnings and notes (also echoed), for summary.json.
     """
-    from ase_fcnet.phonons.adapter import prepare_phonopy
+    from ase_fcnet.phonons.adapter import prepare_phonopy, resolve_supercell_matrix
     from ase_fcnet.phonons.nac import BornFileError, may_be_polar, read_born
     from ase_fcnet.phonons.validate import supercell_notes
     from ase_fcnet.phonons.workflow import CostLimitError, check_supercell_size

@@ -160,8 +160,11 @@ def test_one_atom_supercell(case):
 
 
 def test_supercell_too_large_is_refused_before_work(case):
+    from ase_fcnet.cli.phonons import MAX_ATOMS
+    from ase_fcnet.phonons.estimate import DEFAULT_MAX_ATOMS
+
     line = refused(case, [case / "Al.cif", "--min-length", "60"], "9261 atoms", "--max-atoms")
-    assert "3000" in line
+    assert MAX_ATOMS == DEFAULT_MAX_ATOMS and f"limit of {DEFAULT_MAX_ATOMS}" in line
 
 
 def test_memory_estimate_refuses_before_the_force_constants(case):
