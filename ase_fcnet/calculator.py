@@ -30,13 +30,34 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` picks CUDA when available, else CPU; others are checked."""
+    """``None``/``"auto"`` picks CUDA when available, else CPU; others are parsed and checked.
+
+    Raises
+    ------
+    ValueError
+        A string torch does not parse (``"gpu0"``), or a device this machine
+        lacks (CUDA or MPS not available, ``cuda:N`` beyond the device count).
+    """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device} requested but CUDA is not available")
-    return device
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a device name: use cpu, cuda, cuda:N "
+                         "(N = GPU number), mps or auto") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device} requested but CUDA is not available on this machine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device} requested but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ..)")
+    elif parsed.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"device {device} requested but MPS (Apple GPU) is not available "
+                             "on this machine")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device {device!r}: only cpu, cuda, cuda:N, mps and auto are supported")
+    return parsed
 
 
 def resolve_model(model, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:

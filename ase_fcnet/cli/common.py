@@ -21,7 +21,7 @@ def model_options(func):
                         help="Precision of the model and its derivatives. Default: the "
                              "model's measured choice (`fcnet models` shows it), else float64.")(func)
     func = click.option("--device", default="auto", show_default=True,
-                        help="cpu, cuda, cuda:N, or auto (CUDA when available).")(func)
+                        help="cpu, cuda, cuda:N, mps, or auto (CUDA when available).")(func)
     func = click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
                         help="Model file (.pt) or a bundled model's name: sevennet-l3i5 "
                              "(default), sevennet-0, fcnet-small (`fcnet models` lists them).")(func)
@@ -46,18 +46,92 @@ def load_calculator(model_path, device, dtype):
 
 
 def read_structure(path: str, index: str | None = None) -> Atoms:
-    """Read any file ase.io.read understands, with a clear error."""
+    """Read one structure from any file ase.io.read understands, with a clear error.
+
+    A file of several structures needs ``index`` (an integer, or a slice that
+    selects exactly one); without it, or with one that selects none or
+    several, the error says how many the file holds.
+    """
     from ase.io import read
 
     if not Path(path).is_file():
         raise click.ClickException(f"structure file not found: {path}")
     try:
-        atoms = read(path, index=index) if index is not None else read(path)
+        frames = read(path, index=":")
     except Exception as err:  # ase raises many kinds for unreadable files
-        raise click.ClickException(f"cannot read structure from {path}: {err}") from err
-    if isinstance(atoms, list):
-        raise click.ClickException(f"{path} holds {len(atoms)} structures; give --index")
-    return atoms
+        raise click.ClickException(f"cannot read structure from {path}: {_reason(path, err)}") from err
+    if not isinstance(frames, list):
+        frames = [frames]
+    if not frames:
+        raise click.ClickException(f"cannot read structure from {path}: the file holds no structure")
+    n = len(frames)
+    if index is None:
+        if n > 1:
+            raise click.ClickException(f"{path} holds {n} structures; choose one with --index "
+                                       f"(0 .. {n - 1}, or -1 for the last)")
+        return frames[0]
+    selected = _select(frames, index, path)
+    return selected
+
+
+def _select(frames: list, index: str, path: str) -> Atoms:
+    from ase.io.formats import string2index
+
+    n = len(frames)
+    try:
+        key = string2index(str(index))
+        if not isinstance(key, (int, slice)):
+            raise ValueError(index)
+    except ValueError:
+        raise click.ClickException(f"--index {index!r} is not an index: give an integer "
+                                   f"(0 .. {n - 1}, or -1 for the last)") from None
+    if isinstance(key, int):
+        if not -n <= key < n:
+            raise click.ClickException(f"--index {index}: {path} holds {n} structure"
+                                       f"{'s' * (n != 1)} (valid 0 .. {n - 1} or -{n} .. -1)")
+        return frames[key]
+    chosen = frames[key]
+    if len(chosen) != 1:
+        raise click.ClickException(f"--index {index!r} selects {len(chosen)} of the {n} structures "
+                                   f"in {path}; phonons need exactly one (an integer 0 .. {n - 1})")
+    return chosen[0]
+
+
+def _reason(path: str, err: Exception) -> str:
+    """A non-empty reason for a failed ase.io.read (some readers raise bare assertions)."""
+    text = str(err).strip()
+    if text:
+        return text
+    try:
+        from ase.io.formats import filetype
+
+        kind = filetype(path, guess=True)
+    except Exception:  # the format itself could not be told
+        kind = None
+    what = f"not a valid {kind} file" if kind else "format not recognised"
+    return f"{what} (ase.io.read raised {err.__class__.__name__} without a message)"
+
+
+def check_occupancy(atoms: Atoms, source: str, allow: bool) -> list[str]:
+    """Refuse partial, mixed or merged sites (ASE keeps one element per site) unless ``allow``.
+
+    Returns the warning given instead with ``allow`` (empty list: nothing to report).
+    """
+    from ase_fcnet.phonons.validate import occupancy_problems
+
+    problems = occupancy_problems(atoms)
+    if not problems:
+        return []
+    listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    if not allow:
+        raise click.ClickException(
+            f"{source}: {listed}. ASE keeps one element per site ({atoms.get_chemical_formula()}), "
+            "which is not this material; give an ordered structure, or add "
+            "--allow-partial-occupancy to compute it as read")
+    warning = (f"{source}: {listed}; computed as read ({atoms.get_chemical_formula()}) "
+               "because of --allow-partial-occupancy")
+    echo(f"      WARNING: {warning}")
+    return [warning]
 
 
 def check_structure(atoms: Atoms, source: str, species, cutoff: float, periodic: bool = True) -> None:

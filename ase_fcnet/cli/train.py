@@ -54,11 +54,18 @@ def train(config, resume, device, progress):
     init = f"; fine-tuning {cfg.training.init_model}" if cfg.training.init_model else ""
     report(f"training: {architecture_of(cfg.model)} model, species {names}{init}; data "
            f"{', '.join(cfg.data.paths)}; output {cfg.training.output_dir}")
+    from ase_fcnet.progress import StopSignal, stop_on_signals
+
     try:
-        result = run_training(cfg, resume=resume)
+        with stop_on_signals():
+            result = run_training(cfg, resume=resume)
     except (FileNotFoundError, FileExistsError, CheckpointError, ValueError,
             FloatingPointError) as err:
         raise click.ClickException(str(err)) from err
+    except StopSignal as stop:
+        echo(f"stopped by {stop}; {Path(cfg.training.output_dir) / 'last.pt'} holds the last "
+             "checkpoint (fcnet train --resume continues from it)")
+        raise SystemExit(stop.exit_code) from None
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
     report(f"done: {result.steps} steps, best epoch {result.best_epoch}; model "
            f"{result.output_dir / 'model.pt'}")

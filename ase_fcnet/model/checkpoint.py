@@ -89,7 +89,8 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFileError(f"{path}: not an ase_fcnet model file (no format_version)")
     version = data["format_version"]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{path}: format_version {version!r} is not a positive integer "
+        kind = type(version).__name__
+        raise ModelFileError(f"{path}: format_version {version!r} ({kind}) is not a positive integer "
                              "(not a file written by ase_fcnet)")
     if version > FORMAT_VERSION:
         raise ModelFileError(
@@ -102,10 +103,30 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFileError(f"{path}: model file lacks {sorted(missing)}")
     data = dict(data)
     data.setdefault("architecture", "fcnet")
+    for key, kind in (("package_version", str), ("architecture", str), ("model_config", dict),
+                      ("state_dict", dict), ("metadata", dict)):
+        if key in data and not isinstance(data[key], kind):
+            raise ModelFileError(f"{path}: {key} is a {type(data[key]).__name__}, not a "
+                                 f"{kind.__name__} (not a file written by ase_fcnet)")
     if data["architecture"] not in registry.ARCHITECTURES:
         raise ModelFileError(f"{path}: architecture {data['architecture']!r} is not one this "
                              f"ase_fcnet {__version__} knows ({sorted(registry.ARCHITECTURES)})")
+    check_weights(data["state_dict"], str(path))
     return data
+
+
+def check_weights(state_dict: Mapping[str, Any], source: str) -> None:
+    """Every entry a tensor with finite values, or a :class:`ModelFileError` naming the first bad tensor."""
+    for name, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            raise ModelFileError(f"{source}: state_dict entry {name!r} is a {type(value).__name__}, "
+                                 "not a tensor")
+        if value.is_floating_point() or value.is_complex():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise ModelFileError(f"{source}: weight tensor {name!r} holds {bad} non-finite "
+                                     f"value{'s' * (bad != 1)} (NaN or inf) of {value.numel()}; "
+                                     "the model cannot be used")
 
 
 def model_from_dict(
@@ -114,7 +135,8 @@ def model_from_dict(
     device: torch.device | str | None = None,
     source: str = "model",
 ) -> torch.nn.Module:
-    """Rebuild a model of any registered architecture from its plain-dict form."""
+    """Rebuild a model of any registered architecture from its plain-dict form (weights checked finite)."""
+    check_weights(data["state_dict"], source)
     try:
         config = registry.config_from_dict(data.get("architecture", "fcnet"), data["model_config"])
     except (ValueError, TypeError) as err:

@@ -7,7 +7,9 @@ from .adapter import (
     hessian_vector_products,
     phonopy_from_atoms,
     phonopy_to_atoms,
+    prepare_phonopy,
     resolve_supercell_matrix,
+    set_force_constants,
 )
 from .analysis import (
     DOS,
@@ -27,13 +29,16 @@ from .io import (
     write_thermal_properties_table,
     write_thermal_properties_yaml,
 )
+from .nac import BornFileError, apply_nac, may_be_polar, read_born
 from .plotting import draw_band_comparison, plot_band_comparison, plot_band_dos, plot_thermal
 
 __all__ = [
     "DOS",
     "BandStructure",
+    "BornFileError",
     "FrequencySummary",
     "ThermalProperties",
+    "apply_nac",
     "atomic_write",
     "atoms_to_phonopy",
     "band_structure",
@@ -42,13 +47,17 @@ __all__ = [
     "force_constants_full_hessian",
     "frequency_summary",
     "hessian_vector_products",
+    "may_be_polar",
     "phonopy_from_atoms",
     "draw_band_comparison",
     "plot_band_comparison",
     "phonopy_to_atoms",
     "plot_band_dos",
     "plot_thermal",
+    "prepare_phonopy",
+    "read_born",
     "resolve_supercell_matrix",
+    "set_force_constants",
     "thermal_properties",
     "write_band_yaml",
     "write_force_constants",

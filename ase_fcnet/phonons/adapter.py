@@ -19,6 +19,7 @@ Units: energies eV, lengths Å, masses amu, force constants eV/Å².
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 
@@ -91,10 +92,25 @@ def _as_vectors(vectors, n_atoms: int) -> np.ndarray:
     return vectors
 
 
-def _hessian_operator(calculator, atoms: Atoms) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """Return ``(apply, source)`` where ``apply(vectors (K, N, 3)) -> H @ v (K, N, 3)``."""
+def _accepts_progress(method) -> bool:
+    try:
+        return "progress" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _hessian_operator(calculator, atoms: Atoms, progress: Callable[[int, int], None] | None = None
+                      ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """Return ``(apply, source)`` where ``apply(vectors (K, N, 3)) -> H @ v (K, N, 3)``.
+
+    ``progress(done, total)`` is handed to calculators whose
+    ``hessian_vector_products`` takes a ``progress`` argument.
+    """
     n_atoms = len(atoms)
     if hasattr(calculator, "hessian_vector_products"):
+        if progress is not None and _accepts_progress(calculator.hessian_vector_products):
+            return (lambda vectors: calculator.hessian_vector_products(atoms, vectors, progress=progress),
+                    "hessian_vector_products")
         return (lambda vectors: calculator.hessian_vector_products(atoms, vectors)), "hessian_vector_products"
     if hasattr(calculator, "get_hessian"):
         work = atoms.copy()
@@ -132,7 +148,8 @@ def _apply_checked(apply, source: str, vectors: np.ndarray) -> np.ndarray:
     return hv
 
 
-def hessian_vector_products(calculator, atoms: Atoms, vectors) -> np.ndarray:
+def hessian_vector_products(calculator, atoms: Atoms, vectors,
+                            progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Hessian-vector products ``H @ v`` of the energy at the configuration ``atoms``.
 
     Duck-typed protocol, tried in order:
@@ -152,6 +169,8 @@ def hessian_vector_products(calculator, atoms: Atoms, vectors) -> np.ndarray:
         Configuration with N atoms; not modified.
     vectors : array_like, shape (K, N, 3), Å
         Vectors ``v`` (Cartesian).
+    progress : callable(done, total), optional
+        Called after each product by calculators that support it.
 
     Returns
     -------
@@ -159,7 +178,7 @@ def hessian_vector_products(calculator, atoms: Atoms, vectors) -> np.ndarray:
         ``(H @ v)[k, i, a] = sum_{j, b} d²E/dr_ia dr_jb v[k, j, b]``.
     """
     vectors = _as_vectors(vectors, len(atoms))
-    apply, source = _hessian_operator(calculator, atoms)
+    apply, source = _hessian_operator(calculator, atoms, progress)
     return _apply_checked(apply, source, vectors)
 
 
@@ -203,8 +222,14 @@ def phonopy_from_atoms(
     displacement_distance: float = 0.01,
     symprec: float = 1e-5,
     progress: Callable[[str], None] | None = None,
+    born=None,
+    direction_progress: Callable[[int, int], None] | None = None,
 ) -> Phonopy:
     """Create a :class:`phonopy.Phonopy` with compact force constants from ``calculator``.
+
+    :func:`prepare_phonopy`, then :func:`set_force_constants`; with ``born``
+    the BORN file is read and checked (:func:`ase_fcnet.phonons.nac.read_born`)
+    before the force constants and applied after them.
 
     Parameters
     ----------
@@ -229,11 +254,45 @@ def phonopy_from_atoms(
         Symmetry tolerance for phonopy.
     progress : callable(str), optional
         Receives one line of text per step.
+    born : path-like or dict, optional
+        A phonopy ``BORN`` file (or its content as a dict) of the primitive
+        cell: switches on phonopy's non-analytic correction (LO–TO splitting).
+    direction_progress : callable(done, total), optional
+        Called after each Hessian direction (or displaced supercell).
 
     Returns
     -------
     phonopy.Phonopy
         With compact force constants, shape (n_prim, n_super, 3, 3), eV/Å².
+    """
+    phonon = prepare_phonopy(atoms, supercell_matrix, primitive_matrix, method, min_length,
+                             displacement_distance, symprec, progress)
+    nac_params = None
+    if born is not None:  # checked before the model is evaluated
+        from ase_fcnet.phonons.nac import read_born
+
+        nac_params = read_born(phonon, born, symprec)
+    set_force_constants(phonon, calculator, method, progress, direction_progress)
+    if nac_params is not None:
+        phonon.nac_params = nac_params
+    return phonon
+
+
+def prepare_phonopy(
+    atoms: Atoms,
+    supercell_matrix=None,
+    primitive_matrix="auto",
+    method: str = "analytic",
+    min_length: float = 10.0,
+    displacement_distance: float = 0.01,
+    symprec: float = 1e-5,
+    progress: Callable[[str], None] | None = None,
+) -> Phonopy:
+    """A :class:`phonopy.Phonopy` with its displacements but no forces yet (no model call).
+
+    ``len(phonon.displacements)`` is the number of Hessian directions (or of
+    displaced supercells) :func:`set_force_constants` will compute. Parameters
+    as for :func:`phonopy_from_atoms`.
     """
     if method not in _METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
@@ -250,34 +309,52 @@ def phonopy_from_atoms(
         phonon = Phonopy(
             atoms_to_phonopy(atoms), supercell_matrix=matrix, primitive_matrix=primitive_matrix, symprec=symprec
         )
-        n_super = len(phonon.supercell)
-        report(f"supercell matrix {matrix.tolist()}: {n_super} atoms, primitive cell {len(phonon.primitive)} atoms")
-        _set_forces(phonon, calculator, method, displacement_distance, report)
-        phonon.produce_force_constants(calculate_full_force_constants=False, fc_calculator="traditional")
-    report(f"force constants: shape {phonon.force_constants.shape}")
+        report(f"supercell matrix {matrix.tolist()}: {len(phonon.supercell)} atoms, "
+               f"primitive cell {len(phonon.primitive)} atoms")
+        phonon.generate_displacements(distance=displacement_distance,
+                                      is_plusminus="auto" if method != "analytic" else False)
     return phonon
 
 
-def _set_forces(phonon: Phonopy, calculator, method: str, distance: float,
-                report: Callable[[str], None]) -> None:
-    """Generate phonopy's displacements and set their forces (exact or finite-difference)."""
+def set_force_constants(
+    phonon: Phonopy,
+    calculator,
+    method: str = "analytic",
+    progress: Callable[[str], None] | None = None,
+    direction_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Forces of the displacements of :func:`prepare_phonopy` from ``calculator``, then compact force constants."""
+    if method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(_METHODS)}")
+    report = progress if progress is not None else (lambda line: None)
+    with fast_phonopy_symmetry():
+        _set_forces(phonon, calculator, _METHODS[method], report, direction_progress)
+        phonon.produce_force_constants(calculate_full_force_constants=False, fc_calculator="traditional")
+    report(f"force constants: shape {phonon.force_constants.shape}")
+
+
+def _set_forces(phonon: Phonopy, calculator, method: str, report: Callable[[str], None],
+                direction_progress: Callable[[int, int], None] | None) -> None:
+    """Set the forces of phonopy's displacements (exact or finite-difference)."""
     n_super = len(phonon.supercell)
     if method == "analytic":
-        phonon.generate_displacements(distance=distance, is_plusminus=False)
         u = displacement_vectors(phonon)
         amplitudes = np.linalg.norm(u.reshape(len(u), -1), axis=1)
         directions = u / amplitudes[:, None, None]
         report(f"analytic force constants: {len(u)} direction{'s' * (len(u) != 1)} on {n_super}-atom supercell")
-        hv = hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions)
+        hv = hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions,
+                                     direction_progress)
         phonon.forces = -hv * amplitudes[:, None, None]
         return
-    phonon.generate_displacements(distance=distance)
     cells = phonon.supercells_with_displacements
-    report(f"finite displacements: {len(cells)} supercells of {n_super} atoms, d = {distance} Å")
+    distance = float(np.linalg.norm(phonon.displacements[0][1:4])) if len(cells) else 0.0
+    report(f"finite displacements: {len(cells)} supercells of {n_super} atoms, d = {distance:g} Å")
     forces = []
     for k, cell in enumerate(cells):
         displaced = phonopy_to_atoms(cell)
         displaced.calc = calculator
         forces.append(np.array(displaced.get_forces(), dtype=float))
         report(f"finite displacements: supercell {k + 1}/{len(cells)} done")
+        if direction_progress is not None:
+            direction_progress(k + 1, len(cells))
     phonon.forces = np.array(forces)

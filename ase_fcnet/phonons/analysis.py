@@ -6,8 +6,10 @@ numbers), q-points in reduced coordinates of the primitive reciprocal lattice.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Callable
 
 import numpy as np
 from ase.cell import Cell
@@ -62,7 +64,8 @@ class BandStructure:
         return np.concatenate(self.frequencies)
 
 
-def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None) -> BandStructure:
+def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> BandStructure:
     """Band structure along the standard path of phonopy's primitive cell.
 
     The path and special points come from ASE's ``Cell.bandpath`` applied to the
@@ -78,6 +81,8 @@ def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None) 
     path : str, optional
         ASE path string using the special-point names of the lattice; default
         is ASE's standard path.
+    progress : callable(done, total), optional
+        Called after each q-point's dynamical matrix.
 
     Returns
     -------
@@ -100,7 +105,11 @@ def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None) 
             connections.append(True)
             labels_phonopy.append(_label(end))
         connections[-1] = False
-    phonon.run_band_structure(segments, labels=labels_phonopy, path_connections=connections)
+    if progress is None:
+        phonon.run_band_structure(segments, labels=labels_phonopy, path_connections=connections)
+    else:
+        with _counting_qpoints(phonon, sum(len(q) for q in segments), progress):
+            phonon.run_band_structure(segments, labels=labels_phonopy, path_connections=connections)
     result = phonon.band_structure
     distances = [np.array(d) for d in result.distances]
     frequencies = [np.array(f) for f in result.frequencies]
@@ -123,6 +132,26 @@ def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None) 
         label_positions=np.array(positions),
         path_connections=connections,
     )
+
+
+@contextmanager
+def _counting_qpoints(phonon: Phonopy, total: int, progress: Callable[[int, int], None]):
+    """Call ``progress(done, total)`` after each dynamical matrix phonopy builds in the block."""
+    matrix = phonon.dynamical_matrix
+    original = matrix.run
+    done = [0]
+
+    def run(*args, **kwargs):
+        out = original(*args, **kwargs)
+        done[0] += 1
+        progress(min(done[0], total), total)
+        return out
+
+    matrix.run = run
+    try:
+        yield
+    finally:
+        del matrix.run
 
 
 @dataclass

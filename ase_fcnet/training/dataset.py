@@ -35,6 +35,11 @@ def split_indices(groups: Sequence[str], fraction: float, seed: int) -> tuple[np
         validation group when > 0, and at least one training group always
     seed : int
 
+    Raises
+    ------
+    ValueError
+        ``fraction > 0`` with a single group: no split can be made.
+
     Returns
     -------
     train, val : ndarray of int, sorted
@@ -42,6 +47,11 @@ def split_indices(groups: Sequence[str], fraction: float, seed: int) -> tuple[np
     keys = sorted(set(groups))
     if not keys:
         raise ValueError("no training structures")
+    if fraction > 0 and len(keys) < 2:
+        raise ValueError(f"data.validation_fraction {fraction:g} cannot be honoured: the data hold "
+                         f"{len(keys)} dataset ({keys[0]}) and validation takes whole datasets, so "
+                         "that it never sees a crystal training saw; add datasets, or set "
+                         "data.validation_fraction: 0 to train without validation")
     n_val = 0 if fraction <= 0 or len(keys) < 2 else min(max(1, int(round(fraction * len(keys)))),
                                                           len(keys) - 1)
     perm = np.random.default_rng(seed).permutation(len(keys))

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ase_fcnet.calculator import resolve_device, resolve_dtype
+from ase_fcnet.fileio import remove_stale_temporaries
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import species_indices
 from ase_fcnet.model import model_to_dict, read_model_file, registry, save_model
@@ -48,6 +49,9 @@ from ase_fcnet.training.objective import STATS, batch_loss, stats_vector, summar
 from ase_fcnet.training.terms import needs_probes
 from ase_fcnet.training.optim import EMA, Anchor, WarmupCosine, freeze_parameters, make_optimizer
 from ase_fcnet.training.statistics import fit_statistics, refit_reference_energies
+
+#: Files a run writes into output_dir; temporaries of these left by a killed run are removed.
+OUTPUT_FILES = ("last.pt", "model.pt", "metrics.csv", "metrics.json", "loss_curves.png")
 
 
 @dataclass
@@ -291,11 +295,19 @@ class Trainer:
         last = self.out / "last.pt"
         if resume:
             self.load_checkpoint(last)
+            if self._budget_spent():
+                if self.dist.is_main:
+                    tqdm.write(f"{self.out}: the run already ended at step {self.progress['step']} "
+                               f"(epoch {self.progress['epoch']}); nothing to train and model.pt "
+                               "left as it is. Raise training.max_steps or training.epochs (or "
+                               "patience) in the config to extend it.")
+                return self._finish(save=False)
         elif last.exists():
             raise FileExistsError(f"{self.out} already holds a training run (last.pt); resume "
                                   f"it (fcnet train --resume) or choose another output_dir")
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.out, OUTPUT_FILES)
         p = self.progress
         if run.progress and self.dist.is_main:
             tqdm.write(self.data_summary())
@@ -322,6 +334,19 @@ class Trainer:
         finally:
             bar.close()
         return self._finish()
+
+    def _budget_spent(self) -> bool:
+        """Whether a resumed run has no steps, epochs or patience left under this config.
+
+        A finished checkpoint is marked stopped; a config with a larger
+        ``max_steps``, ``epochs`` or ``patience`` re-opens it (the extension
+        the resume promises), so the mark is recomputed from the budget.
+        """
+        p, run = self.progress, self.config.training
+        patience_hit = (len(self.val_idx) > 0 and run.patience is not None
+                        and p["bad_epochs"] >= run.patience)
+        p["stopped"] = patience_hit or p["step"] >= self.total_steps or p["epoch"] >= run.epochs
+        return p["stopped"]
 
     def _postfix(self, lr: float) -> dict[str, str]:
         run = self.progress["running"]
@@ -357,7 +382,7 @@ class Trainer:
         if self.dist.is_main:
             self.log.write()
 
-    def _finish(self) -> TrainResult:
+    def _finish(self, save: bool = True) -> TrainResult:
         p, run = self.progress, self.config.training
         if self.best_state is not None:
             self.eval_model.load_state_dict(self.best_state)
@@ -380,7 +405,7 @@ class Trainer:
         }
         if self.init_metadata:
             metadata["fine_tuned_from"] = self.init_metadata
-        if self.dist.is_main:
+        if self.dist.is_main and save:
             save_model(self.eval_model, self.out / "model.pt", metadata=metadata)
         dist.barrier(self.dist)
         self.eval_model.metadata = metadata

@@ -187,3 +187,12 @@ def test_frequency_summary_detects_imaginary_modes():
 def test_dos_pitch_validated(si_phonon):
     with pytest.raises(ValueError, match="freq_pitch"):
         dos(si_phonon, mesh=(4, 4, 4), freq_pitch=0.0)
+
+
+def test_band_progress_counts_every_qpoint_and_changes_nothing(si_phonon, si_band):
+    calls = []
+    band = band_structure(si_phonon, npoints=21, progress=lambda done, total: calls.append((done, total)))
+    n_q = sum(len(q) for q in band.qpoints)
+    assert calls[-1] == (n_q, n_q) and len(calls) == n_q
+    np.testing.assert_array_equal(band.all_frequencies, si_band.all_frequencies)
+    assert "run" not in vars(si_phonon.dynamical_matrix)  # the counting wrapper is gone
