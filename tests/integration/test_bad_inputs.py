@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from phonopy import Phonopy
 
 from ase_fcnet.cli import main
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.phonons.adapter import atoms_to_phonopy, phonopy_to_atoms
 
 SMALL = ["--model", "fcnet-small", "--device", "cpu"]
