@@ -163,7 +163,14 @@ def test_supercell_too_large_is_refused_before_work(case):
     from ase_fcnet.cli.phonons import MAX_ATOMS
     from ase_fcnet.phonons.estimate import DEFAULT_MAX_ATOMS
 
-    line = refused(case, [case / "Al.cif", "--min-length", "60"], "9261 atoms", "--max-atoms")
+    from ase.io import read
+
+    from ase_fcnet.phonons.adapter import resolve_supercell_matrix
+
+    matrix = resolve_supercell_matrix(read(case / "Al.cif").cell, None, 60.0)
+    n_atoms = round(abs(np.linalg.det(matrix)))  # one atom per primitive cell
+    assert n_atoms > DEFAULT_MAX_ATOMS
+    line = refused(case, [case / "Al.cif", "--min-length", "60"], f"{n_atoms} atoms", "--max-atoms")
     assert MAX_ATOMS == DEFAULT_MAX_ATOMS and f"limit of {DEFAULT_MAX_ATOMS}" in line
 
 
