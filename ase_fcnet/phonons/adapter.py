@@ -148,7 +148,7 @@ def _apply_checked(apply, source: str, vectors: np.ndarray) -> np.ndarray:
     return hv
 
 
-def hessian_vector_products(calculator, atoms: Atoms, vectors,
+def calculator_hessian_vector_products(calculator, atoms: Atoms, vectors,
                             progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Hessian-vector products ``H @ v`` of the energy at the configuration ``atoms``.
 
@@ -190,7 +190,7 @@ def force_constants_full_hessian(atoms_supercell: Atoms, calculator, chunk_size:
     atoms_supercell : ase.Atoms
         Periodic configuration with N atoms; not modified.
     calculator : object
-        Calculator following the :func:`hessian_vector_products` protocol.
+        Calculator following the :func:`calculator_hessian_vector_products` protocol.
     chunk_size : int
         Number of unit vectors applied per call (bounds the memory of
         ``hessian_vector_products`` implementations).
@@ -237,7 +237,7 @@ def phonopy_from_atoms(
         Fully periodic unit cell (positions Å, masses amu taken from ASE).
     calculator : object
         ASE calculator.  ``method="analytic"`` needs the Hessian protocol of
-        :func:`hessian_vector_products`; the finite-displacement route needs forces.
+        :func:`calculator_hessian_vector_products`; the finite-displacement route needs forces.
     supercell_matrix : None, int, 3 ints or (3, 3) ints
         Supercell relative to ``atoms``; ``None`` chooses a diagonal matrix so
         that every supercell plane spacing is at least ``min_length`` Å.
@@ -342,7 +342,7 @@ def _set_forces(phonon: Phonopy, calculator, method: str, report: Callable[[str]
         amplitudes = np.linalg.norm(u.reshape(len(u), -1), axis=1)
         directions = u / amplitudes[:, None, None]
         report(f"analytic force constants: {len(u)} direction{'s' * (len(u) != 1)} on {n_super}-atom supercell")
-        hv = hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions,
+        hv = calculator_hessian_vector_products(calculator, phonopy_to_atoms(phonon.supercell), directions,
                                      direction_progress)
         phonon.forces = -hv * amplitudes[:, None, None]
         return

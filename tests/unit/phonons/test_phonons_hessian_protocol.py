@@ -7,7 +7,7 @@ from ase.calculators.lj import LennardJones
 
 from ase_fcnet.phonons import (
     force_constants_full_hessian,
-    hessian_vector_products,
+    calculator_hessian_vector_products,
     phonopy_from_atoms,
     phonopy_to_atoms,
 )
@@ -112,7 +112,7 @@ def test_wrong_shape_from_calculator_is_an_error():
 
     atoms = _rattled_si()
     with pytest.raises(RuntimeError, match="shape"):
-        hessian_vector_products(Bad(), atoms, np.ones((2, len(atoms), 3)))
+        calculator_hessian_vector_products(Bad(), atoms, np.ones((2, len(atoms), 3)))
 
 
 def test_get_hessian_returning_none_is_an_error():
@@ -121,12 +121,12 @@ def test_get_hessian_returning_none_is_an_error():
             return None
 
     with pytest.raises(RuntimeError, match="None"):
-        hessian_vector_products(NoneHessian(), _rattled_si(), np.ones((1, 8, 3)))
+        calculator_hessian_vector_products(NoneHessian(), _rattled_si(), np.ones((1, 8, 3)))
 
 
 def test_vectors_shape_is_validated(sw_calc):
     with pytest.raises(ValueError, match="vectors must have shape"):
-        hessian_vector_products(sw_calc, _rattled_si(), np.ones((2, 7, 3)))
+        calculator_hessian_vector_products(sw_calc, _rattled_si(), np.ones((2, 7, 3)))
 
 
 def test_calculator_without_hessian_gives_clear_type_error():
