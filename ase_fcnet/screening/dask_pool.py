@@ -69,6 +69,11 @@ class DaskPool:
         info = self.client.scheduler_info()["workers"]
         return max(1, sum(w.get("nthreads", 1) for w in info.values()))
 
+    def describe(self) -> str:
+        """Where the work runs, in words."""
+        where = f"Dask scheduler {self.scheduler}" if self.scheduler else "Dask LocalCluster"
+        return f"{where}: {self.n_workers} worker thread(s) × {self.config.threads} torch thread(s)"
+
     def run(self, tasks):
         """Yield ``(task, result)`` as materials finish (see :meth:`LocalPool.run`)."""
         distributed = _require_dask()

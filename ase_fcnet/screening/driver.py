@@ -11,6 +11,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ase_fcnet.screening import store
 from ase_fcnet.screening.inputs import Material, collect
@@ -98,7 +99,8 @@ def screen(inputs=(), db: str = "screen.db", *, model=None, settings: ScreenSett
            workers: int | None = None, scheduler: str | None = None, dask_local: int | None = None,
            threads: int | None = None, device: str = "auto", retry_failed: bool = False,
            limit: int | None = None, shuffle: bool = False, seed: int = 0, from_db: str | None = None,
-           selection: str | None = None, progress: bool = True) -> ScreenResult:
+           selection: str | None = None, progress: bool = True,
+           log: Callable[[str], None] | None = None) -> ScreenResult:
     """Phonons of many materials, one row per material in an ASE database.
 
     Parameters
@@ -131,6 +133,8 @@ def screen(inputs=(), db: str = "screen.db", *, model=None, settings: ScreenSett
         Also take the structures of this ASE database, optionally an ``ase db`` selection.
     progress : bool
         Show a progress bar (rate, ETA, failures) on stderr.
+    log : callable(str), optional
+        Receives a few lines: what is skipped, what runs where.
 
     Returns
     -------
@@ -178,12 +182,21 @@ def screen(inputs=(), db: str = "screen.db", *, model=None, settings: ScreenSett
         store.write(database, failed, meta_of(m), replace=have.get(m.key, (None,))[0])
         result.n_failed += 1
     todo = [m for m in todo if m.error is None]
+    report = log or (lambda line: None)
+    report(f"{result.n_materials} materials: {result.n_skipped} already in {db} (skipped), "
+           f"{result.n_failed} unreadable, {len(todo)} to compute"
+           + (f", {result.n_left} left for a later run (limit)" if result.n_left else ""))
     by_key = {m.key: m for m in todo}
     tasks = [(m.key, m.name, m.atoms) for m in todo]
 
-    bar = _progress_bar(len(tasks), progress, result.n_failed)
+    if not tasks:
+        result.elapsed_s = time.perf_counter() - start
+        return result
+    bar = None
     try:
         with _executor(workers, scheduler, dask_local, threads, device, settings, str(model_path)) as pool:
+            report(f"model {model_name} (sha256 {model_sha}); {pool.describe()}")
+            bar = _progress_bar(len(tasks), progress, result.n_failed)
             for task, out in pool.run(tasks):
                 m = by_key[task[0]]
                 store.write(database, out, meta_of(m), replace=have.get(m.key, (None,))[0])
@@ -222,6 +235,9 @@ class _InProcess:
 
     def __exit__(self, *exc):
         return False
+
+    def describe(self) -> str:
+        return "computing in this process"
 
     def run(self, tasks):
         for task in tasks:

@@ -92,6 +92,12 @@ class LocalPool:
                 proc.join(timeout=5)
         return False
 
+    def describe(self) -> str:
+        """Where the work runs, in words."""
+        devices = sorted({c.device for c in self.configs})
+        return (f"{len(self.workers)} local worker process{'es' * (len(self.workers) != 1)} × "
+                f"{self.configs[0].threads} torch thread(s), device {', '.join(devices)}")
+
     def run(self, tasks):
         """Yield ``(task, result)`` as materials finish; ``result`` is :func:`~worker.compute`'s dict,
         or ``{"status": "failed", ...}`` when the worker died."""

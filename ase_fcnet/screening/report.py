@@ -97,6 +97,9 @@ def plot(rows, path) -> Path:
     left.scatter(x[unstable], fmin[unstable], s=18, color="tab:red",
                  label=f"imaginary modes ({unstable.sum()})")
     left.axhline(0.0, color="0.5", lw=0.8, ls="--")
+    if len(done):  # stable materials sit at ~0 THz (acoustic modes at Γ): keep ±1 THz in view
+        lowest = min(float(fmin.min()), -1.0)
+        left.set_ylim(lowest - 0.05 * abs(lowest), max(1.0, float(fmin.max()) + 0.05 * abs(lowest)))
     left.set_xlabel("material (sorted by lowest frequency)")
     left.set_ylabel("lowest frequency (THz; negative = imaginary)")
     n_failed = sum(r.get("status") == "failed" for r in rows)
