@@ -54,6 +54,7 @@ class DaskPool:
                 n_workers=self.local_workers, threads_per_worker=1, processes=True,
                 dashboard_address=None, silence_logs=40)
             self.client = distributed.Client(self.cluster)
+            self.client.wait_for_workers(self.local_workers)
         return self
 
     def __exit__(self, *exc):

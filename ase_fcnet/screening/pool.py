@@ -98,6 +98,20 @@ class LocalPool:
         return (f"{len(self.workers)} local worker process{'es' * (len(self.workers) != 1)} × "
                 f"{self.configs[0].threads} torch thread(s), device {', '.join(devices)}")
 
+    def _send(self, slot: int, task) -> None:
+        """Give ``task`` to worker ``slot``, first replacing the worker if it died while idle."""
+        proc, conn = self.workers[slot]
+        if proc.is_alive():
+            try:
+                conn.send(task)
+                return
+            except (BrokenPipeError, OSError):
+                pass
+        conn.close()
+        proc.join(timeout=5)
+        self._start(slot)
+        self.workers[slot][1].send(task)
+
     def run(self, tasks):
         """Yield ``(task, result)`` as materials finish; ``result`` is :func:`~worker.compute`'s dict,
         or ``{"status": "failed", ...}`` when the worker died."""
@@ -112,7 +126,7 @@ class LocalPool:
                 if task is None:
                     exhausted = True
                     break
-                self.workers[slot][1].send(task)
+                self._send(slot, task)
                 busy[slot] = task
             if not busy:
                 return

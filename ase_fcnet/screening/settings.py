@@ -79,8 +79,13 @@ def _check_settings(s: ScreenSettings) -> None:
         problems.append(f"min_length must be a positive length in Å, got {s.min_length!r}")
     if s.primitive not in ("auto", "none"):
         problems.append(f"primitive must be 'auto' or 'none', got {s.primitive!r}")
-    mesh = np.asarray(s.mesh)
-    if not ((mesh.shape == () and float(mesh) > 0) or (mesh.shape == (3,) and (mesh >= 1).all())):
+    try:
+        mesh = np.asarray(s.mesh, dtype=float)
+        good_mesh = (mesh.shape == () and mesh > 0) or (mesh.shape == (3,) and (mesh >= 1).all()
+                                                         and (mesh == np.round(mesh)).all())
+    except (TypeError, ValueError):
+        good_mesh = False
+    if not good_mesh:
         problems.append(f"mesh must be three positive integers or a positive length in Å, got {s.mesh!r}")
     if int(s.npoints) < 2:
         problems.append(f"npoints must be >= 2, got {s.npoints!r}")
@@ -97,6 +102,9 @@ def _check_settings(s: ScreenSettings) -> None:
 def settings_dict(settings: ScreenSettings) -> dict:
     """Plain JSON-able form of the settings."""
     data = asdict(settings)
+    for name in ("fmax", "min_length", "t_min", "t_max", "t_step", "symprec"):
+        data[name] = float(data[name])
+    data["steps"], data["npoints"], data["relax"] = int(data["steps"]), int(data["npoints"]), bool(data["relax"])
     data["supercell"] = None if settings.supercell is None else [int(n) for n in settings.supercell]
     mesh = np.asarray(settings.mesh)
     data["mesh"] = float(mesh) if mesh.shape == () else [int(n) for n in mesh]
