@@ -122,8 +122,18 @@ def compute(task: tuple, settings: ScreenSettings, config: WorkerConfig) -> dict
                                           "error_type": type(err).__name__})
     timings["total"] = time.perf_counter() - start
     out["kvp"].update({f"time_{k}_s": round(v, 4) for k, v in timings.items()})
-    out["kvp"].update(worker_pid=os.getpid(), model_loads=_STATE.get("loads", 0))
+    out["kvp"].update(worker_pid=os.getpid(), model_loads=_STATE.get("loads", 0),
+                      worker_peak_rss_MB=round(_peak_rss_mb(), 1))
     return out
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _step(timings, name, func, *args, **kwargs):
