@@ -15,7 +15,8 @@ from ase_fcnet.screening.settings import ScreenSettings
 from ase_fcnet.screening.worker import WorkerConfig, compute
 
 
-def _require_dask():
+def require_dask():
+    """``distributed``, or an ImportError saying how to install it."""
     try:
         import distributed
     except ImportError as err:
@@ -46,7 +47,7 @@ class DaskPool:
         self.cluster = self.client = None
 
     def __enter__(self):
-        distributed = _require_dask()
+        distributed = require_dask()
         if self.scheduler is not None:
             self.client = distributed.Client(self.scheduler)
         else:
@@ -77,7 +78,7 @@ class DaskPool:
 
     def run(self, tasks):
         """Yield ``(task, result)`` as materials finish (see :meth:`LocalPool.run`)."""
-        distributed = _require_dask()
+        distributed = require_dask()
         pending = iter(tasks)
         in_flight = 2 * self.n_workers
         by_future = {}

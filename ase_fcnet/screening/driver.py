@@ -149,6 +149,7 @@ def screen(inputs=(), db: str = "screen.db", *, model=None, settings: ScreenSett
             raise ValueError(f"{name} must be a {'non-negative' if name in ('workers', 'limit') else 'positive'} "
                              f"integer, got {value!r}")
     model_name, model_path, model_sha = model_identity(model)
+    executor = _executor(workers, scheduler, dask_local, threads, device, settings, str(model_path))
     materials = collect(inputs, from_db, selection)
     if not materials:
         raise ValueError("no structures found in the inputs")
@@ -194,7 +195,7 @@ def screen(inputs=(), db: str = "screen.db", *, model=None, settings: ScreenSett
         return result
     bar = None
     try:
-        with _executor(workers, scheduler, dask_local, threads, device, settings, str(model_path)) as pool:
+        with executor as pool:
             report(f"model {model_name} (sha256 {model_sha}); {pool.describe()}")
             bar = _progress_bar(len(tasks), progress, result.n_failed)
             for task, out in pool.run(tasks):
@@ -245,9 +246,11 @@ class _InProcess:
 
 
 def _executor(workers, scheduler, dask_local, threads, device, settings, model_path):
+    """The (not yet started) pool that will compute: Dask, local processes or this process."""
     if scheduler is not None or dask_local is not None:
-        from ase_fcnet.screening.dask_pool import DaskPool
+        from ase_fcnet.screening.dask_pool import DaskPool, require_dask
 
+        require_dask()
         if threads is None:
             threads = max(1, available_cores() // dask_local) if dask_local else 1
         config = WorkerConfig(model_path, device, settings.dtype, threads)

@@ -33,7 +33,11 @@ def _worker_main(conn, settings: ScreenSettings, config: WorkerConfig) -> None:
             return
         if task is None:
             return
-        conn.send(compute(task, settings, config))
+        result = compute(task, settings, config)
+        try:
+            conn.send(result)
+        except (BrokenPipeError, OSError):  # the driver is gone: nobody to give the result to
+            return
 
 
 def death_reason(exitcode: int | None) -> str:

@@ -48,3 +48,10 @@ def test_model_identity_of_bundled_name_and_missing_file(tmp_path):
     assert name == "fcnet-small" and path.is_file() and len(sha) == 16
     with pytest.raises(FileNotFoundError, match="nothere.pt"):
         model_identity(tmp_path / "nothere.pt")
+
+
+def test_top_level_screen_is_the_screening_function():
+    import ase_fcnet
+    from ase_fcnet.screening import screen
+
+    assert ase_fcnet.screen is screen and "screen" in ase_fcnet.__all__
