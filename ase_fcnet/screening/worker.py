@@ -172,7 +172,7 @@ def _phonons(atoms: Atoms, calc, s: ScreenSettings, timings: dict) -> tuple[dict
     s_atom = at300.entropy / GAS_CONSTANT / n_prim                     # k_B per atom
     cv_atom = at300.heat_capacity / GAS_CONSTANT / n_prim
     kvp.update(
-        space_group=phonon.symmetry.get_international_table(),
+        space_group=str(phonon.symmetry.dataset.international),
         space_group_number=int(phonon.symmetry.dataset.number),
         natoms_primitive=n_prim, atoms_per_formula_unit=per_fu,
         supercell=supercell, natoms_supercell=len(phonon.supercell),

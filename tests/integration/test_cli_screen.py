@@ -85,24 +85,25 @@ def test_driver_killed_halfway_then_resumed_has_no_duplicates(tmp_path):
     write(tmp_path / "set.extxyz", structures)
     n = len(structures)
     db = tmp_path / "resume.db"
-    args = ["screen", "set.extxyz", "--db", "resume.db", "--workers", "1", "--no-figure",
+    args = ["screen", "set.extxyz", "--db", "resume.db", "--no-figure",
             "--model", "fcnet-small", "--min-length", "6", "--mesh", "4 4 4", "--npoints", "5", "--tstep", "100"]
+    in_process, one_worker = args + ["--workers", "0"], args + ["--workers", "1"]   # the same keys
 
-    first = _start(args, tmp_path)
+    first = _start(in_process, tmp_path)
     _wait_for_rows(db, 2, first)
     first.send_signal(signal.SIGTERM)                    # polite stop: message and exit code 1
     _, err = first.communicate(timeout=60)
     assert first.returncode == 1 and "run the same command again to resume" in err
     after_term = _done_rows(db)
 
-    second = _start(args, tmp_path)
+    second = _start(one_worker, tmp_path)
     _wait_for_rows(db, after_term + 2, second)
-    second.kill()                                        # SIGKILL: no clean-up at all
+    second.kill()                                # SIGKILL: no clean-up at all; its worker is orphaned
     second.wait(timeout=30)
     after_kill = {row.key: row.id for row in ase.db.connect(str(db)).select()}
     assert 2 <= len(after_kill) < n, "the run finished before it could be killed; make the materials slower"
 
-    third = _start(args, tmp_path)
+    third = _start(in_process, tmp_path)
     out, err = third.communicate(timeout=300)
     assert third.returncode == 0, err
     assert f"{len(after_kill)} already in resume.db (skipped)" in err

@@ -32,7 +32,7 @@ def test_done_rows_hold_the_listed_columns_and_data(local_db):
     db, _ = local_db
     row = ase.db.connect(str(db)).get(name="nacl")
     assert row.formula == "NaCl" and row.natoms == 2 and row.space_group == "Fm-3m"
-    assert row.space_group_number == 225 and row.supercell == "3x3x3" and row.natoms_supercell == 54
+    assert row.space_group_number == 225 and row.supercell == "2x2x2" and row.natoms_supercell == 16
     assert row.model == MODEL and len(row.model_sha256) == 16 and len(row.settings_sha256) == 16
     assert row.fmax_THz > 1.0 and abs(row.fmin_THz) < 0.01 and row.imaginary is False
     assert len(row.q_lowest.split()) == 3
