@@ -25,7 +25,10 @@ def _worker_main(conn, settings: ScreenSettings, config: WorkerConfig) -> None:
     from ase_fcnet.screening.worker import calculator, compute
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
-    calculator(config)
+    try:
+        calculator(config)                        # load the model before the first material arrives
+    except Exception:  # noqa: BLE001 - compute() raises it again and records it in each row
+        pass
     while True:
         try:
             task = conn.recv()
