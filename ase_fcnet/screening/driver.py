@@ -81,7 +81,7 @@ def _local_configs(n: int, model_path: str, device: str, dtype, threads) -> list
     else:
         devices = [str(resolved)] * n
     per_worker = threads or max(1, available_cores() // max(n, 1))
-    return [WorkerConfig(model_path, dev, dtype, per_worker) for dev in devices]
+    return [WorkerConfig(model_path, dev, dtype, per_worker, tune_malloc=True) for dev in devices]
 
 
 def default_workers(device: str = "auto") -> int:
@@ -253,7 +253,7 @@ def _executor(workers, scheduler, dask_local, threads, device, settings, model_p
         require_dask()
         if threads is None:
             threads = max(1, available_cores() // dask_local) if dask_local else 1
-        config = WorkerConfig(model_path, device, settings.dtype, threads)
+        config = WorkerConfig(model_path, device, settings.dtype, threads, tune_malloc=True)
         return DaskPool(settings, config, scheduler=scheduler, local_workers=dask_local)
     n = default_workers(device) if workers is None else workers
     if n == 0:

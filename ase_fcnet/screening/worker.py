@@ -40,12 +40,17 @@ class WorkerConfig:
     dtype : str or None
     threads : int or None
         torch intra-op threads of this process (``None`` leaves torch's default).
+    tune_malloc : bool
+        Apply :func:`ase_fcnet.allocator.tune_glibc_malloc` on first use: set for
+        worker processes (local and Dask), which exist to compute Hessians, not for
+        the caller's own process (``workers=0``). ``FCNET_MALLOC_TUNING=0`` opts out.
     """
 
     model_path: str
     device: str = "auto"
     dtype: str | None = None
     threads: int | None = None
+    tune_malloc: bool = False
 
 
 _STATE: dict = {}
@@ -61,6 +66,12 @@ def calculator(config: WorkerConfig):
     from ase_fcnet.calculator import FCNetCalculator
     from ase_fcnet.model import ModelCautionWarning
 
+    if config.tune_malloc:
+        # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, and a spawned process
+        # has glibc's defaults: both hand freed memory back at once, and Hessian rows re-touch it
+        from ase_fcnet.allocator import tune_glibc_malloc
+
+        tune_glibc_malloc()
     if config.threads:
         torch.set_num_threads(int(config.threads))
     with warnings.catch_warnings():
