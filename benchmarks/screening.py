@@ -12,6 +12,8 @@ thermal properties) with the fast ``fcnet-small`` model:
   in a list; torch's default threads (all cores);
 * ``local-1`` / ``local-2``: ``ase_fcnet.screen`` with 1 or 2 local worker
   processes (cores // workers torch threads each), rows in a new SQLite file;
+* ``local-1x1`` (not in the default runs): 1 worker with 1 torch thread, the
+  same per-worker threads as ``local-2``, so their ratio is the parallel scaling;
 * ``dask-2``: ``ase_fcnet.screen`` on a Dask LocalCluster of 2 single-threaded
   workers (needs ``ase_fcnet[dask]``).
 
@@ -109,6 +111,7 @@ def screened(items, folder: Path, name: str, **kwargs) -> dict:
 RUNS = {
     "naive": lambda items, folder: naive(items),
     "local-1": lambda items, folder: screened(items, folder, "local-1", workers=1),
+    "local-1x1": lambda items, folder: screened(items, folder, "local-1x1", workers=1, threads=1),
     "local-2": lambda items, folder: screened(items, folder, "local-2", workers=2),
     "dask-2": lambda items, folder: screened(items, folder, "dask-2", dask_local=2),
 }
@@ -117,7 +120,7 @@ RUNS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--materials", type=int, default=74)
-    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS),
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=["naive", "local-1", "local-2", "dask-2"],
                         help="which configurations, in this order")
     parser.add_argument("--out", type=Path, default=OUT, help="results JSON")
     args = parser.parse_args()
@@ -137,6 +140,8 @@ def main() -> None:
     runs = report["runs"]
     if "local-1" in runs and "local-2" in runs:
         report["speedup_2_over_1"] = runs["local-2"]["materials_per_min"] / runs["local-1"]["materials_per_min"]
+    if "local-1x1" in runs and "local-2" in runs:
+        report["speedup_2_over_1x1"] = runs["local-2"]["materials_per_min"] / runs["local-1x1"]["materials_per_min"]
     if "local-2" in runs and "dask-2" in runs:
         report["dask_overhead"] = runs["dask-2"]["wall_s"] / runs["local-2"]["wall_s"] - 1.0
         # the same, counting only time not spent computing (less sensitive to other load on the machine)
@@ -148,7 +153,7 @@ def main() -> None:
     report["max_abs_fmin_difference_THz"] = max(
         abs(run["fmin_THz"][k] - ref[k]) for run in runs.values() for k in ref)
     report["benchmark_wall_s"] = time.perf_counter() - started
-    for key in ("speedup_2_over_1", "dask_overhead", "dask_overhead_not_computing", "local_1_over_naive",
+    for key in ("speedup_2_over_1", "speedup_2_over_1x1", "dask_overhead", "dask_overhead_not_computing", "local_1_over_naive",
                 "max_abs_fmin_difference_THz"):
         if key in report:
             print(f"{key}: {report[key]:.3g}")
