@@ -3,9 +3,9 @@
 The materials are the project's own prototype sets (``ase_fcnet.data.prototypes``:
 the ``si`` set, diamond / hexagonal-diamond / 4H / β-tin Si with strained,
 rattled and vacancy variants, and the ``cu`` set, fcc / bcc / hcp Cu): 74
-crystals of 2–16 atoms, space groups from Fd-3m to P1. Every configuration
-computes the same phonons (analytic force constants, band path, DOS,
-thermal properties) with the fast ``fcnet-small`` model:
+crystals of 2–15 atoms (supercells of 54–180), space groups from Fd-3m to P1.
+Every configuration computes the same phonons (analytic force constants, band
+path, DOS, thermal properties) with the fast ``fcnet-small`` model:
 
 * ``naive``: the loop a user writes first, in a fresh process: for each
   material a new ``FCNetCalculator``, then the same phonon steps, results kept
