@@ -2,7 +2,7 @@
 import signal
 
 from ase.build import bulk
-from conftest import FAST
+from screening_helpers import FAST
 
 from ase_fcnet.models import model_file
 from ase_fcnet.screening.pool import LocalPool, death_reason

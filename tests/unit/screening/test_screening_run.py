@@ -2,7 +2,7 @@
 import ase.db
 import numpy as np
 import pytest
-from conftest import FAST, MODEL, row_table
+from screening_helpers import FAST, MODEL, row_table
 
 from ase_fcnet.screening import screen
 
