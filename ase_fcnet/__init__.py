@@ -8,14 +8,18 @@ from ase_fcnet.model import ModelCautionWarning, ModelConfig, build_model, load_
 
 __all__ = [
     "FCNetCalculator", "ModelCautionWarning", "ModelConfig", "__version__", "build_model", "load_model",
-    "phonopy_from_atoms", "save_model",
+    "phonopy_from_atoms", "save_model", "screen",
 ]
 
 
 def __getattr__(name):
-    # The phonopy adapter sits above the calculator; imported on first use.
+    # The phonopy adapter and screening sit above the calculator; imported on first use.
     if name == "phonopy_from_atoms":
         from ase_fcnet.phonons import phonopy_from_atoms
 
         return phonopy_from_atoms
+    if name == "screen":
+        from ase_fcnet.screening import screen
+
+        return screen
     raise AttributeError(f"module 'ase_fcnet' has no attribute {name!r}")

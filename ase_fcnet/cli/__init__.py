@@ -18,6 +18,7 @@ COMMANDS = {
     "models": ("models", "models"),
     "train": ("train", "train"),
     "evaluate": ("train", "evaluate"),
+    "screen": ("screen", "screen"),
 }
 
 

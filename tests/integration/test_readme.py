@@ -34,7 +34,7 @@ def test_ci_runs_the_readme_commands():
     test_cmd = next(b.strip() for b in blocks if "pytest" in b)
     main_cmd = next(b.strip() for b in blocks if "fcnet phonons examples/" in b)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert _installs(test_cmd) == _installs(ci) == ["torch==2.13.0", ".[test,teacher]"]
+    assert _installs(test_cmd) == _installs(ci) == ["torch==2.13.0", ".[test,teacher,dask]"]
     assert "pytest" in ci
     structure = re.search(r"fcnet phonons (\S+)", main_cmd).group(1)
     assert (ROOT / structure).is_file()

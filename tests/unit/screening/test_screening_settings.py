@@ -1,0 +1,57 @@
+"""Keys of materials: same structure, settings and model give the same key; any change, another."""
+import pytest
+from ase.build import bulk
+
+from ase_fcnet.screening.settings import (
+    ScreenSettings,
+    material_key,
+    model_identity,
+    settings_hash,
+    structure_hash,
+)
+
+
+def test_structure_hash_ignores_wrapping_but_not_a_displacement():
+    atoms = bulk("Si", "diamond", a=5.43)
+    shifted = atoms.copy()
+    shifted.positions[1] += atoms.cell[0]           # the same crystal, atom outside the cell
+    moved = atoms.copy()
+    moved.positions[1, 0] += 0.01
+    assert structure_hash(shifted) == structure_hash(atoms)
+    assert structure_hash(moved) != structure_hash(atoms)
+
+
+def test_settings_hash_same_for_equal_values_and_ignores_unused_relax_options():
+    assert settings_hash(ScreenSettings(min_length=8)) == settings_hash(ScreenSettings(min_length=8.0))
+    assert settings_hash(ScreenSettings(fmax=0.01)) == settings_hash(ScreenSettings())
+    assert settings_hash(ScreenSettings(relax=True, fmax=0.01)) != settings_hash(ScreenSettings(relax=True))
+    assert settings_hash(ScreenSettings(mesh=(4, 4, 4))) != settings_hash(ScreenSettings(mesh=20.0))
+
+
+def test_material_key_depends_on_all_three():
+    base = material_key("s", "a", "m")
+    assert len({base, material_key("t", "a", "m"), material_key("s", "b", "m"), material_key("s", "a", "n")}) == 4
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"fmax": -1.0}, "fmax"), ({"supercell": (2, 0, 2)}, "supercell"), ({"mesh": "fine"}, "mesh"),
+    ({"t_min": 500.0, "t_max": 100.0}, "temperature"), ({"primitive": "maybe"}, "primitive"),
+    ({"dtype": "float16"}, "dtype"),
+])
+def test_bad_settings_are_named(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        ScreenSettings(**kwargs)
+
+
+def test_model_identity_of_bundled_name_and_missing_file(tmp_path):
+    name, path, sha = model_identity("fcnet-small")
+    assert name == "fcnet-small" and path.is_file() and len(sha) == 16
+    with pytest.raises(FileNotFoundError, match="nothere.pt"):
+        model_identity(tmp_path / "nothere.pt")
+
+
+def test_top_level_screen_is_the_screening_function():
+    import ase_fcnet
+    from ase_fcnet.screening import screen
+
+    assert ase_fcnet.screen is screen and "screen" in ase_fcnet.__all__
