@@ -1,6 +1,6 @@
 """Benchmark: screening throughput with 1 and 2 local workers, a Dask LocalCluster of 2, and a naive loop.
 
-The materials are the project's own prototype sets (``ase_fcnet.data.prototypes``:
+The materials are the project's own prototype sets (``ase_fcnet.generation.prototypes``:
 the ``si`` set, diamond / hexagonal-diamond / 4H / β-tin Si with strained,
 rattled and vacancy variants, and the ``cu`` set, fcc / bcc / hcp Cu): 74
 crystals of 2–15 atoms (supercells of 54–180), space groups from Fd-3m to P1.
@@ -43,7 +43,7 @@ SETTINGS = {"min_length": 8.0, "mesh": 10.0, "npoints": 21}
 
 def materials(n: int):
     """The first ``n`` of the ``si`` and ``cu`` prototype sets (seed 0), as ``(label, Atoms)``."""
-    from ase_fcnet.data.prototypes import structure_set
+    from ase_fcnet.generation.prototypes import structure_set
 
     items = structure_set("si", seed=0) + structure_set("cu", seed=0)
     if n > len(items):

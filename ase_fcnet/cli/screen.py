@@ -46,7 +46,7 @@ def _terminate(signum, frame):
 @click.option("--supercell", nargs=3, type=int, default=None, metavar="A B C",
               help="Supercell multiples of every input cell. Default: automatic from --min-length.")
 @click.option("--min-length", type=float, default=10.0, show_default=True,
-              help="Minimum supercell lattice-vector length (Å) for the automatic supercell.")
+              help="Minimum lattice-plane spacing (Å) of the automatic supercell.")
 @click.option("--primitive", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
               help="auto: phonopy finds the primitive cell; none: use the input cell as is.")
 @click.option("--mesh", default="30", show_default=True,

@@ -32,9 +32,10 @@ class ScreenSettings:
         Maximum relaxation steps.
     supercell : None or 3 ints
         Supercell multiples of each input cell; ``None`` picks the smallest
-        diagonal supercell with lattice vectors ≥ ``min_length``.
+        diagonal supercell whose lattice planes are all ≥ ``min_length`` apart
+        (the one rule of :func:`ase_fcnet.phonopy_bridge.default_supercell_matrix`).
     min_length : float
-        Minimum supercell lattice-vector length for the automatic supercell, Å.
+        Minimum lattice-plane spacing of the automatic supercell, Å.
     primitive : {"auto", "none"}
         ``"auto"``: phonopy finds the primitive cell; ``"none"``: keep the input cell.
     mesh : 3 ints or float
@@ -137,7 +138,7 @@ def model_identity(model) -> tuple[str, Path, str]:
     FileNotFoundError
         When the model file does not exist (the message names it).
     """
-    from ase_fcnet.models import DEFAULT_MODEL, bundled_path, canonical_name, model_file
+    from ase_fcnet.pretrained import DEFAULT_MODEL, bundled_path, canonical_name, model_file
 
     path = model_file(model)
     if not Path(path).is_file():

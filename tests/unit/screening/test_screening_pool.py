@@ -4,7 +4,7 @@ import signal
 from ase.build import bulk
 from screening_helpers import FAST
 
-from ase_fcnet.models import model_file
+from ase_fcnet.pretrained import model_file
 from ase_fcnet.screening.pool import LocalPool, death_reason
 from ase_fcnet.screening.worker import WorkerConfig
 
