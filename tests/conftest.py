@@ -198,3 +198,35 @@ def default_dtype_guard():
     before = torch.get_default_dtype()
     yield
     assert torch.get_default_dtype() == before, "torch's global default dtype was changed"
+
+
+#: Rock-salt NaCl CIF (a = 5.64 Å) with the Na site(s) left to fill: ``{sites}`` holds
+#: CIF atom-site rows (label, type, x, y, z, occupancy) for disordered-site tests.
+ROCKSALT_SITES_CIF = """data_x
+_cell_length_a 5.64
+_cell_length_b 5.64
+_cell_length_c 5.64
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F m -3 m'
+_symmetry_Int_Tables_number 225
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+{sites}
+Cl1 Cl 0.5 0.5 0.5 1.0
+"""
+
+
+@pytest.fixture()
+def write_rocksalt_cif():
+    """``write(path, sites)``: a rock-salt CIF with the given Na-site rows; returns ``path``."""
+    def write(path, sites: str):
+        path.write_text(ROCKSALT_SITES_CIF.format(sites=sites))
+        return path
+    return write

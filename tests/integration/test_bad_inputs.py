@@ -31,25 +31,6 @@ from ase_fcnet.phonons.adapter import atoms_to_phonopy, phonopy_to_atoms
 
 SMALL = ["--model", "fcnet-small", "--device", "cpu"]
 FAST = ["--mesh", "4 4 4", "--npoints", "5", "--tstep", "250"]
-CIF = """data_x
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-_symmetry_space_group_name_H-M 'F m -3 m'
-_symmetry_Int_Tables_number 225
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-{sites}
-Cl1 Cl 0.5 0.5 0.5 1.0
-"""
 
 
 def snapshot(folder: Path):
@@ -79,16 +60,16 @@ def assert_refused(result, out: Path, before, *words, code=None):
 
 
 @pytest.fixture()
-def case(tmp_path):
+def case(tmp_path, write_rocksalt_cif):
     """Files of the table's rows; ``out`` is an output folder that does not exist yet."""
     work = tmp_path / "work"
     work.mkdir()
     bulk("Al", "fcc", a=4.05).write(work / "Al.cif")
     bulk("NaCl", "rocksalt", a=5.64, cubic=True).write(work / "NaCl_cubic.cif")
     write(work / "three.extxyz", [bulk("Al", "fcc", a=a) for a in (4.0, 4.05, 4.1)])
-    (work / "mixed.cif").write_text(CIF.format(sites="Na1 Na 0 0 0 0.5\nK1 K 0 0 0 0.5"))
-    (work / "partial.cif").write_text(CIF.format(sites="Na1 Na 0 0 0 0.8"))
-    (work / "merged.cif").write_text(CIF.format(sites="Na1 Na 0 0 0 1.0\nCl2 Cl 0 0 0 1.0"))
+    write_rocksalt_cif(work / "mixed.cif", "Na1 Na 0 0 0 0.5\nK1 K 0 0 0 0.5")
+    write_rocksalt_cif(work / "partial.cif", "Na1 Na 0 0 0 0.8")
+    write_rocksalt_cif(work / "merged.cif", "Na1 Na 0 0 0 1.0\nCl2 Cl 0 0 0 1.0")
     (work / "garbage.cif").write_text("hello, I am not a crystal\n")
     return work
 

@@ -15,32 +15,6 @@ from ase_fcnet.phonons.validate import (
 )
 from ase_fcnet.phonons.workflow import CostLimitError, PhononSettings, _check_memory, run_phonons
 
-SITES = """data_x
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-_symmetry_space_group_name_H-M 'F m -3 m'
-_symmetry_Int_Tables_number 225
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-{sites}
-Cl1 Cl 0.5 0.5 0.5 1.0
-"""
-
-
-def cif(tmp_path, sites: str):
-    path = tmp_path / "x.cif"
-    path.write_text(SITES.format(sites=sites))
-    return read(path)
-
 
 @pytest.mark.parametrize("change, key", [
     (dict(mesh=0.0), "mesh"), (dict(mesh=-5.0), "mesh"), (dict(mesh=[0, 0, 0]), "mesh"),
@@ -83,14 +57,15 @@ def test_run_phonons_checks_settings_before_the_model(tmp_path):
     ("Na1 Na 0 0 0 0.8", "partial occupancy Na 0.8"),
     ("Na1 Na 0 0 0 1.0\nCl2 Cl 0 0 0 1.0", "2 atoms on one position"),
 ])
-def test_occupancy_problems_name_the_site(tmp_path, sites, words):
-    problems = occupancy_problems(cif(tmp_path, sites))
+def test_occupancy_problems_name_the_site(tmp_path, write_rocksalt_cif, sites, words):
+    problems = occupancy_problems(read(write_rocksalt_cif(tmp_path / "x.cif", sites)))
     assert problems and words in problems[0]
     assert problems[0].startswith("site 0 (atom 0") and "[0.0, 0.0, 0.0]" in problems[0]
 
 
-def test_ordered_cif_and_plain_atoms_have_no_problems(tmp_path):
-    assert occupancy_problems(cif(tmp_path, "Na1 Na 0 0 0 1.0")) == []
+def test_ordered_cif_and_plain_atoms_have_no_problems(tmp_path, write_rocksalt_cif):
+    path = write_rocksalt_cif(tmp_path / "x.cif", "Na1 Na 0 0 0 1.0")
+    assert occupancy_problems(read(path)) == []
     assert occupancy_problems(bulk("NaCl", "rocksalt", a=5.64)) == []
 
 
