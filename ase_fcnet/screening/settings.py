@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from ase_fcnet.phonons.validate import SettingsError, check_settings
+from ase_fcnet.phonons.workflow import PhononSettings
+
 
 @dataclass(frozen=True)
 class ScreenSettings:
@@ -76,24 +79,13 @@ def _check_settings(s: ScreenSettings) -> None:
         problems.append(f"steps must be >= 1, got {s.steps!r}")
     if s.supercell is not None and (len(s.supercell) != 3 or min(int(n) for n in s.supercell) < 1):
         problems.append(f"supercell needs three positive integers, got {s.supercell!r}")
-    if not (math.isfinite(s.min_length) and s.min_length > 0):
-        problems.append(f"min_length must be a positive length in Å, got {s.min_length!r}")
     if s.primitive not in ("auto", "none"):
         problems.append(f"primitive must be 'auto' or 'none', got {s.primitive!r}")
-    try:
-        mesh = np.asarray(s.mesh, dtype=float)
-        good_mesh = (mesh.shape == () and mesh > 0) or (mesh.shape == (3,) and (mesh >= 1).all()
-                                                         and (mesh == np.round(mesh)).all())
-    except (TypeError, ValueError):
-        good_mesh = False
-    if not good_mesh:
-        problems.append(f"mesh must be three positive integers or a positive length in Å, got {s.mesh!r}")
-    if int(s.npoints) < 2:
-        problems.append(f"npoints must be >= 2, got {s.npoints!r}")
-    if s.t_step <= 0 or s.t_min < 0 or s.t_max < s.t_min:
-        problems.append(f"invalid temperature range {s.t_min}..{s.t_max} K step {s.t_step} K")
-    if not (math.isfinite(s.symprec) and s.symprec > 0):
-        problems.append(f"symprec must be a positive length in Å, got {s.symprec!r}")
+    try:  # the checks fcnet phonons makes of the same settings
+        check_settings(PhononSettings(mesh=s.mesh, t_min=s.t_min, t_max=s.t_max, t_step=s.t_step,
+                                      symprec=s.symprec, npoints=s.npoints, min_length=s.min_length))
+    except SettingsError as err:
+        problems.append(str(err))
     if s.dtype not in (None, "float64", "float32"):
         problems.append(f"dtype must be None, 'float64' or 'float32', got {s.dtype!r}")
     if problems:

@@ -84,12 +84,17 @@ def calculator(config: WorkerConfig):
 def check_material(atoms: Atoms, species, cutoff: float) -> None:
     """Raise ``StructureError`` for a structure the model cannot evaluate or phonopy cannot use."""
     from ase_fcnet.graph import StructureError, neighbour_pairs, validate_structure
+    from ase_fcnet.phonons.validate import occupancy_problems
 
     validate_structure(atoms, "structure")
     if not atoms.pbc.all():
         raise StructureError(f"phonons need a cell periodic in all three directions (pbc = {atoms.pbc.tolist()})")
     if atoms.cell.rank < 3:
         raise StructureError("the cell is singular or missing")
+    disordered = occupancy_problems(atoms)  # partial, mixed or merged CIF sites
+    if disordered:
+        more = f" (and {len(disordered) - 1} more sites)" if len(disordered) > 1 else ""
+        raise StructureError(disordered[0] + more)
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(species), key=atoms.get_chemical_symbols().index)
     if unknown:
         known = ", ".join(species) if len(species) <= 8 else f"{len(species)} elements, {species[0]}–{species[-1]}"

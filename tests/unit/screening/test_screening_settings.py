@@ -35,8 +35,9 @@ def test_material_key_depends_on_all_three():
 
 @pytest.mark.parametrize("kwargs, word", [
     ({"fmax": -1.0}, "fmax"), ({"supercell": (2, 0, 2)}, "supercell"), ({"mesh": "fine"}, "mesh"),
-    ({"t_min": 500.0, "t_max": 100.0}, "temperature"), ({"primitive": "maybe"}, "primitive"),
-    ({"dtype": "float16"}, "dtype"),
+    ({"t_min": 500.0, "t_max": 100.0}, "t_max"), ({"primitive": "maybe"}, "primitive"),
+    ({"dtype": "float16"}, "dtype"), ({"mesh": 0}, "mesh"), ({"mesh": (0, 0, 0)}, "mesh"),
+    ({"t_step": 5000.0}, "t_step"), ({"symprec": -1.0}, "symprec"), ({"npoints": 1}, "npoints"),
 ])
 def test_bad_settings_are_named(kwargs, word):
     with pytest.raises(ValueError, match=word):
