@@ -10,6 +10,24 @@ from ase import Atoms
 from ase_fcnet.graph import StructureError, neighbour_pairs, species_indices, validate_structure
 
 
+def parse_mesh(value: str) -> float | tuple[int, int, int]:
+    """``--mesh``: one length in Å (``"30"``) or three integers (``"16 16 16"``, commas allowed).
+
+    Only the form is checked here; the ranges are the settings checks'
+    (:func:`ase_fcnet.phonons.validate.check_mesh`).
+    """
+    parts = value.replace(",", " ").split()
+    try:
+        if len(parts) == 1:
+            return float(parts[0])
+        if len(parts) == 3:
+            return tuple(int(p) for p in parts)
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{value!r}: give three integers ('16 16 16') or one length in Å ('30')",
+                             param_hint="--mesh")
+
+
 def echo(line: str) -> None:
     """One progress line on stderr (stdout stays for results)."""
     click.echo(line, err=True)

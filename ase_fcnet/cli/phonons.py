@@ -13,24 +13,13 @@ from ase_fcnet.cli.common import (
     echo,
     load_calculator,
     model_options,
+    parse_mesh,
     read_structure,
 )
 
 #: Default of --max-atoms; equal to ase_fcnet.phonons.estimate.DEFAULT_MAX_ATOMS (a test checks),
 #: written out so that listing the commands does not import phonopy.
 MAX_ATOMS = 3000
-
-
-def _mesh(value: str):
-    parts = value.replace(",", " ").split()
-    try:
-        if len(parts) == 1:
-            return float(parts[0])
-        if len(parts) == 3:
-            return [int(p) for p in parts]
-    except ValueError:
-        pass
-    raise click.BadParameter(f"{value!r}: give three integers ('16 16 16') or one length in Å ('30')")
 
 
 #: PhononSettings field -> the option that sets it (for error messages).
@@ -101,7 +90,7 @@ def phonons(structure, model_path, device, dtype, supercell, min_length, primiti
 
     settings = PhononSettings(
         supercell_matrix=list(supercell) if supercell else None, min_length=min_length,
-        primitive_matrix="auto" if primitive == "auto" else "P", mesh=_mesh(mesh), npoints=npoints,
+        primitive_matrix="auto" if primitive == "auto" else "P", mesh=parse_mesh(mesh), npoints=npoints,
         t_min=tmin, t_max=tmax, t_step=tstep, symprec=symprec, compare_fd=compare_fd, born=born,
         max_atoms=max_atoms or None, max_memory_gb=max_memory,
     )

@@ -6,20 +6,7 @@ from pathlib import Path
 
 import click
 
-from ase_fcnet.cli.common import echo, model_options
-
-
-def _mesh(value: str):
-    parts = value.replace(",", " ").split()
-    try:
-        if len(parts) == 1 and float(parts[0]) > 0:
-            return float(parts[0])
-        if len(parts) == 3 and all(int(p) > 0 for p in parts):
-            return tuple(int(p) for p in parts)
-    except ValueError:
-        pass
-    raise click.BadParameter(f"{value!r}: give three positive integers ('16 16 16') or one length in Å ('30')",
-                             param_hint="--mesh")
+from ase_fcnet.cli.common import echo, model_options, parse_mesh
 
 
 def _figure_path(db: str, figure: str | None) -> Path:
@@ -100,7 +87,7 @@ def screen(inputs, db, model_path, device, dtype, relax, fmax, steps, supercell,
         raise click.UsageError("--select needs --from-db")
     try:
         settings = ScreenSettings(relax=relax, fmax=fmax, steps=steps, supercell=supercell or None,
-                                  min_length=min_length, primitive=primitive, mesh=_mesh(mesh),
+                                  min_length=min_length, primitive=primitive, mesh=parse_mesh(mesh),
                                   npoints=npoints, t_min=tmin, t_max=tmax, t_step=tstep, symprec=symprec,
                                   dtype=dtype)
     except ValueError as err:

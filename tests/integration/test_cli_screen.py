@@ -45,7 +45,9 @@ def test_cli_screen_usage_errors(tmp_path):
     select = runner.invoke(main, ["screen", str(tmp_path), "--select", "natoms<3"])
     assert select.exit_code == 2 and "--select needs --from-db" in select.output
     mesh = runner.invoke(main, ["screen", str(tmp_path), "--mesh", "4 4"])
-    assert mesh.exit_code == 2 and "three positive integers" in mesh.output
+    assert mesh.exit_code == 2 and "--mesh: '4 4': give three integers" in mesh.output
+    zero = runner.invoke(main, ["screen", str(tmp_path), "--mesh", "0 0 0"])
+    assert zero.exit_code == 2 and "mesh: must be three integers >= 1" in zero.output
     missing = runner.invoke(main, ["screen", str(tmp_path / "none.cif"), "--db", str(tmp_path / "x.db")])
     assert missing.exit_code == 1 and "input not found" in missing.output
     assert not (tmp_path / "x.db").exists()
