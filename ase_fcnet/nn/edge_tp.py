@@ -7,14 +7,19 @@ products) run through those backward passes again, and on the ported
 SevenNet-l3i5 the zero fills were half the time of one product. Here the
 blocks come from ``torch.split`` (its backward concatenates).
 
-The paths that read the same input block are computed together: their
-Wigner-3j symbols form one coupling matrix, so the edge harmonics are coupled
-by one matrix product, the block by one batched matrix product with all
-output widths side by side, and the per-edge path weights by one
-multiplication. Path by path, SevenNet-0 ran about 3500 tiny batched products
-(a 64 × 3 by 3 × 3 product per edge) per Hessian-vector product; grouped,
-one product took 0.53 s instead of 0.91 s and an energy+force call 0.29 s
-instead of 0.47 s (64-atom P1 SiC, float32, one thread).
+The paths that read the same input block are computed together, in groups
+at most ``MAX_GROUP_WIDTH`` output components wide: their Wigner-3j symbols
+form one coupling matrix, so the edge harmonics are coupled by one matrix
+product, the block by one batched matrix product with the group's outputs
+side by side, and the per-edge path weights are applied by
+:func:`~ase_fcnet.nn.path_scale.path_scale`, which keeps no expanded weights
+for the backward pass. Path by path, SevenNet-0 ran about 3500 tiny batched
+products (64 × 3 by 3 × 3 per edge) per Hessian-vector product; grouped, a
+product on 64-atom P1 SiC (float32, one thread) took about 0.6 s instead of
+0.9 s. The width cap keeps the per-edge blocks small: with whole input
+blocks as groups, SevenNet-l3i5's 216-atom product peaked at 4.4–4.5 GB under
+the ``fcnet`` allocator setting (large freed blocks fragment the heap), with
+24 at 3.8 GB (3.6 GB path by path); 16 was slower again.
 
 The paths, their normalisation and the Wigner-3j symbols are e3nn's: the
 result equals ``o3.TensorProduct`` with the same instructions (tested to
@@ -30,6 +35,11 @@ import torch
 from torch import nn
 
 from ase_fcnet.nn._e3nn import o3
+from ase_fcnet.nn.path_scale import path_scale
+
+
+#: Widest group of paths (sum of 2l+1 of its outputs) computed by one batched product.
+MAX_GROUP_WIDTH = 24
 
 
 class EdgeTensorProduct(nn.Module):
@@ -68,10 +78,8 @@ class EdgeTensorProduct(nn.Module):
         sh_offsets = [0]
         for mul_ir in self.irreps_in2:
             sh_offsets.append(sh_offsets[-1] + mul_ir.dim)
-        for i1, (_, ir1) in enumerate(self.irreps_in1):
-            members = [(k, ins) for k, ins in enumerate(reference.instructions) if ins.i_in1 == i1]
-            if not members:
-                continue
+        for i1, members in self._groups(reference):
+            ir1 = self.irreps_in1[i1].ir
             widths = [self.irreps_out[ins.i_out].ir.dim for _, ins in members]
             coupling = torch.zeros(self.irreps_in2.dim, ir1.dim, sum(widths), dtype=torch.float64)
             col = 0
@@ -81,10 +89,32 @@ class EdgeTensorProduct(nn.Module):
                 rows = slice(sh_offsets[ins.i_in2], sh_offsets[ins.i_in2 + 1])
                 coupling[rows, :, col:col + width] = w3j.permute(1, 0, 2)
                 col += width
+            spread = torch.zeros(len(members), sum(widths), dtype=torch.float64)
+            for p, start in enumerate(torch.tensor([0] + widths[:-1]).cumsum(0).tolist()):
+                spread[p, start:start + widths[p]] = 1.0
             self.register_buffer(f"_coupling_{len(self.groups)}",
                                  coupling.reshape(self.irreps_in2.dim, -1), persistent=False)
+            self.register_buffer(f"_spread_{len(self.groups)}", spread, persistent=False)
             self.groups.append((i1, [(k, ins.i_out, width, float(ins.path_weight))
                                      for (k, ins), width in zip(members, widths)]))
+
+    def _groups(self, reference) -> list[tuple[int, list]]:
+        """(i_in1, [(k, instruction), ...]) groups, each at most ``MAX_GROUP_WIDTH`` wide."""
+        groups = []
+        for i1 in range(len(self.irreps_in1)):
+            current, width = [], 0
+            for k, ins in enumerate(reference.instructions):
+                if ins.i_in1 != i1:
+                    continue
+                d = self.irreps_out[ins.i_out].ir.dim
+                if current and width + d > MAX_GROUP_WIDTH:
+                    groups.append((i1, current))
+                    current, width = [], 0
+                current.append((k, ins))
+                width += d
+            if current:
+                groups.append((i1, current))
+        return groups
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weight: torch.Tensor,
                 reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
@@ -114,9 +144,8 @@ class EdgeTensorProduct(nn.Module):
             width = coupling.shape[1] // ir1.dim
             c = (x2 @ coupling).reshape(n, ir1.dim, width)  # (E, 2l1+1, K)
             y = torch.bmm(x1s[i1], c)  # (E, u, K)
-            scale = torch.cat([(pw * ws[k]).unsqueeze(-1).expand(n, mul, width)
-                               for k, _, width, pw in members], dim=2)
-            z = y * scale
+            w = torch.stack([pw * ws[k] for k, _, _, pw in members], dim=2)  # (E, u, m)
+            z = path_scale(y, w, getattr(self, f"_spread_{g}").to(y.dtype))
             if reduce is not None:
                 z = reduce(z.reshape(n, mul * width))
                 z = z.reshape(z.shape[0], mul, width)

@@ -48,3 +48,36 @@ def test_no_edges():
     tp = EdgeTensorProduct(irreps_in, sh, mid, instructions)
     out = tp(torch.zeros(0, irreps_in.dim), torch.zeros(0, sh.dim), torch.zeros(0, tp.weight_numel))
     assert out.shape == (0, mid.dim)
+
+
+def test_path_scale_and_path_sum_derivatives():
+    """path_scale / path_sum equal the expanded products, with first and second derivatives."""
+    from ase_fcnet.nn.path_scale import path_scale, path_sum
+
+    torch.manual_seed(1)
+    widths = [1, 3, 5]
+    spread = torch.zeros(3, 9, dtype=torch.float64)
+    for p, start in enumerate([0, 1, 4]):
+        spread[p, start:start + widths[p]] = 1.0
+    y = torch.randn(4, 2, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    expanded = torch.cat([w[..., p:p + 1].expand(4, 2, d) for p, d in enumerate(widths)], dim=2)
+    assert torch.allclose(path_scale(y, w, spread), y * expanded, rtol=0, atol=1e-15)
+    sums = torch.stack([(y * expanded)[..., s:s + d].sum(-1) for s, d in zip([0, 1, 4], widths)], dim=2)
+    assert torch.allclose(path_sum(y, expanded, spread), sums, rtol=0, atol=1e-14)
+    assert torch.autograd.gradcheck(lambda a, b: path_scale(a, b, spread), (y, w))
+    assert torch.autograd.gradgradcheck(lambda a, b: path_scale(a, b, spread), (y, w))
+    assert torch.autograd.gradgradcheck(lambda a, b: path_sum(a, b, spread), (y, w @ spread))
+
+
+def test_wide_groups_are_split():
+    """Paths of one input block wider than MAX_GROUP_WIDTH run as several groups."""
+    from ase_fcnet.nn import edge_tp
+
+    irreps_in = o3.Irreps("4x0e+4x1e+4x2e+4x3e")
+    sh = o3.Irreps.spherical_harmonics(3, p=1)
+    mid, instructions = convolution_paths(irreps_in, sh, 3, False)
+    tp = EdgeTensorProduct(irreps_in, sh, mid, instructions)
+    widths = [sum(tp.irreps_out[io].ir.dim for _, io, _, _ in members) for _, members in tp.groups]
+    assert max(widths) <= edge_tp.MAX_GROUP_WIDTH < sum(widths)
+    assert sorted(io for _, members in tp.groups for _, io, _, _ in members) == list(range(len(mid)))
