@@ -3,7 +3,11 @@
 Each row is written in its own transaction, so a killed run leaves every
 finished row complete and nothing half-written. A failed row that is
 computed again (``retry_failed``) is replaced in one transaction: deleted
-and written anew, never duplicated.
+and written anew, never duplicated. The write looks up the material's key
+again inside its transaction, so two runs on one database (a rerun started
+while the first still finishes, drivers on one PostgreSQL server) never
+leave two rows of a material: a done row stays and a later result of the
+same key is dropped; a failed row gives way to a done one.
 """
 from __future__ import annotations
 
@@ -36,7 +40,11 @@ def existing(db) -> dict[str, tuple[int, str]]:
 
 
 def write(db, result: dict, meta: dict, replace: int | None = None) -> int:
-    """Write one material's row (replacing row ``replace``, if given); returns the new row id.
+    """Write one material's row (replacing row ``replace``, if given); returns its row id.
+
+    Nothing is written when the database already holds a done row of the key,
+    or a failed one and ``result`` failed too without ``replace`` naming it;
+    the id of that row is returned.
 
     Parameters
     ----------
@@ -52,8 +60,15 @@ def write(db, result: dict, meta: dict, replace: int | None = None) -> int:
     kvp = {**meta, **result["kvp"], "key": result["key"], "status": result["status"]}
     kvp = {k: v for k, v in kvp.items() if v is not None}
     with db:
-        if replace is not None:
-            db.delete([replace])
+        rows = list(db.select(key=result["key"], include_data=False))
+        done = [row.id for row in rows if row.get("status") == "done"]
+        if done:                                   # another run wrote this material meanwhile
+            return done[0]
+        failed = [row.id for row in rows if row.get("status") == "failed"]
+        if failed and result["status"] != "done" and replace not in failed:
+            return failed[0]                       # failed again: keep the first failure
+        if failed:
+            db.delete(failed)
         return db.write(atoms, key_value_pairs=kvp, data=result.get("data") or {})
 
 

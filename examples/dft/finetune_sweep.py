@@ -14,13 +14,22 @@ runs/dft/sweep/<tag>/result.json; the model is in that folder).
 ``--anchors N`` adds N rehearsal structures: ``efs-0`` cells (energy, forces,
 stress labelled by SevenNet-0) of the teacher data's training split with at
 most ``--max-atoms`` atoms and none of the ``--exclude`` elements, every k-th
-in name order.
+in name order. ``--anchor-labels original`` relabels them with the model
+being fine-tuned, before it is trained (float64; copies in
+runs/dft/rehearsal/<model>/, computed once): self-distillation, so the
+rehearsal asks the model to keep its own predictions on other chemistries
+rather than to move toward SevenNet-0's.
+
+    python examples/dft/finetune_sweep.py --model sevennet-l3i5 --tag l3i5-rehearsal \
+        --steps 120 --repeat 100 --batch 2 --warmup 5 --anchors 100 --anchor-labels original \
+        --energy 10 --forces 10 --stress 1000
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -52,6 +61,35 @@ def anchors(n: int, exclude: list[str], max_atoms: int) -> list[str]:
     return ok[::max(len(ok) // n, 1)][:n]
 
 
+def relabelled(folders: list[str], model: str) -> list[str]:
+    """Copies of rehearsal folders labelled by ``model`` (energy eV, forces eV/Å, stress eV/Å³)."""
+    from ase_fcnet import FCNetCalculator
+    from ase_fcnet.data import load_dataset
+
+    calc = FCNetCalculator(model=model, dtype="float64")
+    root = ROOT / "runs" / "dft" / "rehearsal" / Path(model).stem
+    out = []
+    for k, folder in enumerate(folders):
+        src = Path(folder)
+        dst = root / src.parent.name / src.name
+        out.append(str(dst))
+        if (dst / "labels.json").is_file():
+            continue
+        (sample,) = load_dataset(src)
+        atoms = sample.atoms.copy()
+        atoms.calc = calc
+        labels = json.loads((src / "labels.json").read_text())
+        labels.update(energy=atoms.get_potential_energy(), forces=atoms.get_forces().tolist(),
+                      stress=atoms.get_stress().tolist(), labelled_by=model)
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        (tmp / "labels.json").write_text(json.dumps(labels))
+        tmp.rename(dst)
+        print(f"relabelled {k + 1}/{len(folders)}: {src.parent.name}", flush=True)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="sevennet-0", help="bundled name or model file")
@@ -76,6 +114,8 @@ def main():
     p.add_argument("--fc", type=float, default=1.0)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--anchors", type=int, default=0)
+    p.add_argument("--anchor-labels", choices=["teacher", "original"], default="teacher",
+                   help="rehearsal labels: the teacher's (SevenNet-0) or the model's own before training")
     p.add_argument("--exclude", nargs="*", default=["Si"])
     p.add_argument("--max-atoms", type=int, default=40)
     p.add_argument("--before", action="store_true", help="also print the model's MAE before")
@@ -85,9 +125,13 @@ def main():
     folder = ROOT / "runs" / "dft" / {"si": "si-7net0", "nacl": "nacl-7net0"}[a.system] / "data"
     yaml = folder / "phonopy_params.yaml"
     if not yaml.is_file():
-        raise SystemExit(f"{yaml} missing: run examples/dft/fit_dft.py --system "
-                         f"{a.system}-7net0 first (it prepares the data)")
+        sys.path.insert(0, str(Path(__file__).parent))
+        from fit_dft import prepare
+
+        prepare(f"{a.system}-7net0")
     extra = anchors(a.anchors, a.exclude, a.max_atoms) if a.anchors else []
+    if extra and a.anchor_labels == "original":
+        extra = relabelled(extra, a.model)
     if a.before:
         before = frequency_errors(load_model(model_file(a.model)), yaml)["mesh_mae_THz"]
         print("before: mesh MAE", before)

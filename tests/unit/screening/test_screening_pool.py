@@ -1,10 +1,14 @@
-"""Local worker pool: a worker killed while computing marks that material failed; the rest go on."""
+"""Worker pools: a worker killed while computing marks that material failed and the rest go on
+(local processes and Dask); one local worker per GPU where there are GPUs."""
 import signal
 
+import pytest
+import torch
 from ase.build import bulk
-from screening_helpers import FAST
+from screening_helpers import FAST, DiesInDaskWorker
 
 from ase_fcnet.pretrained import model_file
+from ase_fcnet.screening import driver
 from ase_fcnet.screening.pool import LocalPool, death_reason
 from ase_fcnet.screening.worker import WorkerConfig
 
@@ -37,3 +41,43 @@ def test_killed_worker_fails_its_material_only():
     assert "SIGKILL" in results["k2"]["kvp"]["error"]
     assert alive                                     # a fresh worker took the dead one's place
     assert results["k1"]["kvp"]["worker_pid"] != results["k4"]["kvp"]["worker_pid"]
+
+
+def test_killed_dask_worker_fails_its_material_only():
+    pytest.importorskip("distributed")
+    import dask
+
+    from ase_fcnet.screening.dask_pool import DaskPool
+
+    config = WorkerConfig(str(model_file("fcnet-small")), "cpu", None, 1)
+    tasks = [("k1", "si", bulk("Si", "diamond", a=5.43)),
+             ("k2", "boom", DiesInDaskWorker(bulk("Si", "diamond", a=5.43))),
+             ("k3", "nacl", bulk("NaCl", "rocksalt", a=5.64))]
+    # no retries on other workers: the first death is the material's verdict
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with DaskPool(FAST, config, local_workers=1) as pool:
+            results = {task[0]: out for task, out in pool.run(tasks)}
+    assert results["k1"]["status"] == "done" and results["k3"]["status"] == "done"
+    assert results["k2"]["status"] == "failed" and results["k2"]["kvp"]["error_type"] == "KilledWorker"
+    assert results["k2"]["kvp"]["error"].startswith("Dask worker failed")
+    assert "\n" not in results["k2"]["kvp"]["error"]
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """This process believes it has two CUDA devices (nothing is computed on them)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(driver, "available_cores", lambda: 8)
+
+
+def test_one_local_worker_per_gpu(two_gpus):
+    assert driver.default_workers("auto") == 2 and driver.default_workers("cpu") == 8
+    configs = driver._local_configs(2, "model.pt", "auto", None, None)
+    assert [c.device for c in configs] == ["cuda:0", "cuda:1"]
+    assert [c.threads for c in configs] == [4, 4]            # the cores shared between workers
+    more = driver._local_configs(3, "model.pt", "cuda", None, None)
+    assert [c.device for c in more] == ["cuda:0", "cuda:1", "cuda:0"]
+    pinned = driver._local_configs(2, "model.pt", "cuda:1", None, 1)
+    assert [c.device for c in pinned] == ["cuda:1", "cuda:1"] and pinned[0].threads == 1
+    assert [c.device for c in driver._local_configs(2, "model.pt", "cpu", None, None)] == ["cpu", "cpu"]

@@ -56,3 +56,26 @@ def test_top_level_screen_is_the_screening_function():
     from ase_fcnet.screening import screen
 
     assert ase_fcnet.screen is screen and "screen" in ase_fcnet.__all__
+
+
+def test_store_never_writes_a_material_twice(tmp_path):
+    """Two runs on one database (a rerun while the first still finishes): one row per key."""
+    from ase.build import bulk
+
+    from ase_fcnet.screening import store
+
+    db = store.connect(str(tmp_path / "two.db"))
+    done = {"key": "k1", "status": "done", "atoms": bulk("Si"), "kvp": {"fmin_THz": 0.0}, "data": {}}
+    failed = {"key": "k2", "status": "failed", "atoms": bulk("Si"), "kvp": {"error": "x"}, "data": {}}
+    first = store.write(db, done, {"name": "si"})
+    assert store.write(db, done, {"name": "si"}) == first           # second driver's copy dropped
+    assert store.write(db, {**done, "status": "failed"}, {"name": "si"}) == first
+    bad = store.write(db, failed, {"name": "x"})
+    assert store.write(db, failed, {"name": "x"}) == bad            # failed again, not retried
+    assert store.write(db, {**failed, "status": "done", "kvp": {}}, {"name": "x"}) != bad
+    rows = {row.key: row.status for row in db.select("key")}
+    assert rows == {"k1": "done", "k2": "done"} and db.count() == 2
+    retried = {"key": "k3", "status": "failed", "atoms": bulk("Si"), "kvp": {"error": "y"}, "data": {}}
+    old = store.write(db, retried, {"name": "z"})
+    new = store.write(db, {**retried, "kvp": {"error": "z"}}, {"name": "z"}, replace=old)
+    assert new != old and db.get(id=new).error == "z" and db.count() == 3    # --retry-failed replaces
