@@ -34,7 +34,7 @@ def cost(name: str) -> dict | None:
             case = next(c for c in run["cases"] if c["atoms"] == 64)
             return {"energy_forces_s": round(case["median_s"]["ours_ef"], 3),
                     "hessian_vector_product_s": round(case["median_s"]["ours_hvp32"], 3),
-                    "setting": "64-atom NaCl, float32, 1 thread, shared 2-core CPU (median)",
+                    "setting": "64-atom NaCl, float32, 1 thread, 2-core CPU (median)",
                     "measured_by": "benchmarks/sevennet_speed.py"}
     return None
 
