@@ -82,16 +82,15 @@ class EdgeTensorProduct(nn.Module):
             ir1 = self.irreps_in1[i1].ir
             widths = [self.irreps_out[ins.i_out].ir.dim for _, ins in members]
             coupling = torch.zeros(self.irreps_in2.dim, ir1.dim, sum(widths), dtype=torch.float64)
+            spread = torch.zeros(len(members), sum(widths), dtype=torch.float64)
             col = 0
-            for (_, ins), width in zip(members, widths):
+            for p, ((_, ins), width) in enumerate(zip(members, widths)):
                 l2, l3 = self.irreps_in2[ins.i_in2].ir.l, self.irreps_out[ins.i_out].ir.l
                 w3j = o3.wigner_3j(ir1.l, l2, l3, dtype=torch.float64)  # (2l1+1, 2l2+1, 2l3+1)
                 rows = slice(sh_offsets[ins.i_in2], sh_offsets[ins.i_in2 + 1])
                 coupling[rows, :, col:col + width] = w3j.permute(1, 0, 2)
+                spread[p, col:col + width] = 1.0
                 col += width
-            spread = torch.zeros(len(members), sum(widths), dtype=torch.float64)
-            for p, start in enumerate(torch.tensor([0] + widths[:-1]).cumsum(0).tolist()):
-                spread[p, start:start + widths[p]] = 1.0
             self.register_buffer(f"_coupling_{len(self.groups)}",
                                  coupling.reshape(self.irreps_in2.dim, -1), persistent=False)
             self.register_buffer(f"_spread_{len(self.groups)}", spread, persistent=False)
