@@ -2,21 +2,35 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas and
 saved atomically; importing this module does not touch the global backend.
+Matplotlib is imported when the first figure is made (about 0.4 s), not with
+the package: screening workers and commands that draw nothing skip it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .analysis import DOS, BandStructure, ThermalProperties
 from .io import atomic_write
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 GAS_CONSTANT = 8.314462618  # J/K/mol
 
 
+def _new_figure(**kwargs) -> Figure:
+    """A matplotlib Figure (no pyplot)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _save(fig: Figure, path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
@@ -52,7 +66,7 @@ def plot_band_dos(band: BandStructure, dos: DOS | None, path) -> Figure:
         values = np.concatenate([values.ravel(), dos.frequency_points[dos.total_dos > 0]])
     ylim = _frequency_limits(values)
     # fixed margins: a constrained layout costs ~0.25 s per figure, a tenth of `fcnet phonons`
-    fig = Figure(figsize=(8.0, 4.8) if dos is not None else (6.0, 4.8))
+    fig = _new_figure(figsize=(8.0, 4.8) if dos is not None else (6.0, 4.8))
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.09, top=0.93, wspace=0.04)
     if dos is not None:
         ax_band, ax_dos = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1]})
@@ -99,7 +113,7 @@ def plot_thermal(thermal: ThermalProperties, path) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    fig = Figure(figsize=(11.0, 3.8))
+    fig = _new_figure(figsize=(11.0, 3.8))
     fig.subplots_adjust(left=0.075, right=0.98, bottom=0.13, top=0.88, wspace=0.34)
     axes = fig.subplots(1, 3, sharex=True)
     t = thermal.temperatures
@@ -184,7 +198,7 @@ def plot_band_comparison(bands: dict[str, BandStructure], path, title: str = "")
         Label -> mean absolute frequency difference from the reference, THz
         (see :func:`draw_band_comparison`).
     """
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    fig = _new_figure(figsize=(7.0, 4.5), layout="constrained")
     mae = draw_band_comparison(fig.subplots(), bands, title)
     _save(fig, path)
     return mae

@@ -15,6 +15,20 @@ from ase_fcnet.screening.settings import ScreenSettings
 from ase_fcnet.screening.worker import WorkerConfig, compute
 
 
+#: Dask settings of the LocalCluster started here. By default every worker samples its task
+#: thread's stack every 10 ms (profiler), checks its event loop every 20 ms and its memory
+#: every 100 ms, in threads that take the GIL from the task. On 2 busy cores that made each
+#: material's compute 17-24 % slower than in a local worker process (74 materials, two
+#: pairs of runs); with these settings 10-11 % (see docs/benchmarks.md, "Screening").
+#: Memory limits are still enforced, checked once a second.
+QUIET_CLUSTER = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+
 def require_dask():
     """``distributed``, or an ImportError saying how to install it."""
     try:
@@ -51,9 +65,12 @@ class DaskPool:
         if self.scheduler is not None:
             self.client = distributed.Client(self.scheduler)
         else:
-            self.cluster = distributed.LocalCluster(
-                n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=40)
+            import dask
+
+            with dask.config.set(QUIET_CLUSTER):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=self.local_workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=40)
             self.client = distributed.Client(self.cluster)
             self.client.wait_for_workers(self.local_workers)
         return self

@@ -9,6 +9,7 @@ escapes, and the driver records that.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -131,7 +132,8 @@ def compute(task: tuple, settings: ScreenSettings, config: WorkerConfig) -> dict
         calc = calculator(config)
         timings["setup"] = time.perf_counter() - start
         check_material(atoms, calc.species, calc.model.cutoff)
-        kvp, data, final = _phonons(atoms, calc, settings, timings)
+        with _thread_share(config.threads):
+            kvp, data, final = _phonons(atoms, calc, settings, timings)
         out.update(status="done", kvp=kvp, data=data, atoms=final)
     except Exception as err:  # noqa: BLE001 - every failure becomes a row, the run goes on
         out.update(status="failed", kvp={"error": one_line(str(err) or repr(err)),
@@ -141,6 +143,22 @@ def compute(task: tuple, settings: ScreenSettings, config: WorkerConfig) -> dict
     out["kvp"].update(worker_pid=os.getpid(), model_loads=_STATE.get("loads", 0),
                       worker_peak_rss_MB=round(_peak_rss_mb(), 1))
     return out
+
+
+def _thread_share(threads: int | None):
+    """Context in which BLAS and OpenMP pools (numpy's OpenBLAS, phonopy's OpenMP) use ``threads``.
+
+    torch's own pool is set by :func:`calculator`; the others start one thread per
+    core in every process, so two single-threaded workers on two cores would run
+    four threads in phonopy's steps (eigensolvers, mesh sums). Entered per material
+    because OpenMP's thread count belongs to the calling thread (a Dask worker may
+    run tasks on another thread); about 1 ms each time.
+    """
+    if not threads:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(threads))
 
 
 def _peak_rss_mb() -> float:

@@ -81,3 +81,11 @@ def test_import_does_not_change_backend():
     env = dict(os.environ, MPLBACKEND="svg")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"
+
+
+def test_matplotlib_is_imported_only_when_a_figure_is_made():
+    """Screening workers and commands that draw nothing skip matplotlib's import (about 0.4 s)."""
+    code = ("import sys, ase_fcnet.phonons, ase_fcnet.screening.worker; "
+            "print(any(m.split('.')[0] == 'matplotlib' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -22,3 +22,30 @@ def test_ordered_crystal_passes_and_unknown_element_is_named():
     check_material(bulk("NaCl", "rocksalt", a=5.64), ["Na", "Cl"], 5.0)
     with pytest.raises(StructureError, match="element.s. K not supported"):
         check_material(bulk("KCl", "rocksalt", a=6.3), ["Na", "Cl"], 5.0)
+
+
+def test_phonopy_steps_run_with_the_workers_thread_share(monkeypatch):
+    """A 1-thread worker's BLAS and OpenMP pools use 1 thread too (no oversubscription)."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from ase_fcnet.pretrained import model_file
+    from ase_fcnet.screening import worker
+    from ase_fcnet.screening.settings import ScreenSettings
+
+    seen = []
+
+    def spy(atoms, calc, settings, timings):
+        seen.append({p["filepath"]: p["num_threads"] for p in threadpool_info()})
+        return {}, {}, atoms
+
+    monkeypatch.setattr(worker, "_phonons", spy)
+    before = torch.get_num_threads()
+    try:
+        config = worker.WorkerConfig(str(model_file("fcnet-small")), device="cpu", threads=1)
+        out = worker.compute(("key", "Si", bulk("Si")), ScreenSettings(), config)
+    finally:
+        torch.set_num_threads(before)
+    assert out["status"] == "done", out["kvp"]
+    assert seen and seen[0], "no thread pools seen"
+    assert set(seen[0].values()) == {1}, seen[0]
