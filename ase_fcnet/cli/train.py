@@ -1,6 +1,7 @@
 """``fcnet train`` (fit a model to phonopy data) and ``fcnet evaluate`` (its errors)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -80,17 +81,25 @@ def _table(rows: dict) -> str:
                      for k, v in rows.items())
 
 
-def _phonopy_yamls(paths) -> list[Path]:
-    from ase_fcnet.data import find_phonopy_yamls
+def _phonopy_yamls(paths, stack) -> list[tuple[Path, str]]:
+    """Phonopy yaml files in ``paths`` (files, folders, packed folders), with the names shown.
 
-    found: list[Path] = []
-    for p in map(Path, paths):
+    A packed folder is unpacked into a temporary folder that ``stack`` (an
+    :class:`contextlib.ExitStack`) removes when it closes; its files are shown
+    as ``<archive>/<path in it>``.
+    """
+    from ase_fcnet.data import find_phonopy_yamls, unpacked
+    from ase_fcnet.data.archive import is_archive
+
+    found: list[tuple[Path, str]] = []
+    for given in map(Path, paths):
+        p = stack.enter_context(unpacked(given)) if is_archive(given) and given.is_file() else given
         if p.is_dir():
-            found += find_phonopy_yamls(p)
-            found += [y for sub in sorted(p.rglob("*")) if sub.is_dir()
-                      for y in find_phonopy_yamls(sub)]
+            yamls = find_phonopy_yamls(p) + [y for sub in sorted(p.rglob("*")) if sub.is_dir()
+                                             for y in find_phonopy_yamls(sub)]
+            found += [(y, str(given / y.relative_to(p))) for y in yamls]
         elif "yaml" in p.name:
-            found.append(p)
+            found.append((p, str(p)))
     return found
 
 
@@ -100,7 +109,8 @@ def _phonopy_yamls(paths) -> list[Path]:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write the metrics to this JSON file.")
 @click.option("--frequencies", is_flag=True,
-              help="Also compare phonon frequencies (THz) with each phonopy yaml in DATA.")
+              help="Also compare phonon frequencies (THz) with each phonopy yaml in DATA "
+                   "(folders and packed folders searched).")
 @click.option("--mesh", nargs=3, type=int, default=(8, 8, 8), show_default=True,
               help="q-point mesh for --frequencies.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
@@ -127,8 +137,10 @@ def evaluate(model_path, data, json_out, frequencies, mesh, device, dtype):
                            device=resolve_device(device))
         samples = load_dataset(list(data))
         metrics = evaluate_model(model, samples)
-        freqs = {str(p): frequency_errors(model, p, mesh) for p in
-                 (_phonopy_yamls(data) if frequencies else [])}
+        freqs = {}
+        with contextlib.ExitStack() as stack:
+            for path, shown in _phonopy_yamls(data, stack) if frequencies else []:
+                freqs[shown] = frequency_errors(model, path, mesh)
     except (FileNotFoundError, ModelFileError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(_table(metrics))

@@ -7,6 +7,7 @@ displaced supercell (forces, energy) and compact force constants.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import subprocess
 import sys
@@ -130,6 +131,19 @@ def test_cli_train_then_evaluate(data_dir, tmp_path):
     assert len(data["frequencies"]) == 3
     for values in data["frequencies"].values():
         assert values["n_commensurate"] == 4 and np.isfinite(values["mesh_mae_THz"])
+
+    from ase_fcnet.data import pack_folder                  # the same data, packed
+    packed = tmp_path / "data.tar.xz"
+    pack_folder(data_dir, packed)
+    result = runner.invoke(main, ["evaluate", str(out / "model.pt"), str(packed), "--json",
+                                  str(report), "--frequencies", "--mesh", "4", "4", "4"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(report.read_text())["frequencies"]
+    assert sorted(again) == sorted(str(packed / Path(k).relative_to(data_dir))
+                                   for k in data["frequencies"])
+    for key, values in data["frequencies"].items():
+        shown = str(packed / Path(key).relative_to(data_dir))
+        assert again[shown]["mesh_mae_THz"] == pytest.approx(values["mesh_mae_THz"], rel=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore:Warning. Point group symmetries:UserWarning")
