@@ -21,7 +21,7 @@ from ase_fcnet.calculator import resolve_device, resolve_dtype
 from ase_fcnet.fileio import remove_stale_temporaries
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import species_indices
-from ase_fcnet.model import model_to_dict, read_model_file, registry, save_model
+from ase_fcnet.model import model_to_dict, registry, save_model
 from ase_fcnet.training import distributed as dist
 from ase_fcnet.training.checkpointing import (
     CheckpointError,
@@ -34,7 +34,6 @@ from ase_fcnet.training.config import (
     TrainConfig,
     architecture_of,
     model_config_from_dict,
-    model_section,
 )
 from ase_fcnet.training.dataset import (
     StructureSet,
@@ -44,6 +43,7 @@ from ase_fcnet.training.dataset import (
     source_group,
     split_indices,
 )
+from ase_fcnet.training.init_model import init_from
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import STATS, batch_loss, stats_vector, summarize
 from ase_fcnet.training.terms import needs_probes
@@ -135,8 +135,8 @@ class Trainer:
         self.eval_model.requires_grad_(False)
         self.init_metadata: dict[str, Any] = {}
         if run.init_model:
-            self.scale_source, self.init_metadata = _init_from(self.model, run.init_model,
-                                                               cfg.model)
+            self.scale_source, self.init_metadata = init_from(self.model, run.init_model,
+                                                              cfg.model)
             refit_reference_energies(self.model, self.data, self.train_idx)
         else:
             self.scale_source = fit_statistics(self.model, self.data, self.train_idx,
@@ -430,48 +430,3 @@ def _with_force_constants(samples: Sequence[Sample]) -> list[Sample]:
         raise ValueError(f"data.force_constants_only: none of the {len(samples)} samples "
                          "carries force constants")
     return kept
-
-
-def _init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str, Any]]:
-    """Load a model file's weights into ``model`` (fine-tuning), any architecture.
-
-    The stored architecture and config must equal ``config``, with one
-    exception for ``fcnet``: ``model`` may add node-wise products
-    (``product_channels``) to a stored model without them; those start at
-    zero output, so the grown model computes what the stored one did.
-
-    Returns
-    -------
-    scale_source : str — where the energy scale came from (kept from the file)
-    provenance : dict — the file's name and its ``license``, ``citation``,
-        ``source`` and ``description`` metadata where present (for the new
-        model's metadata; ``caution`` and ``metrics`` describe the old weights
-        and are not carried over)
-    """
-    from ase_fcnet.pretrained import model_file
-
-    data = read_model_file(model_file(path))
-    name, wanted = architecture_of(config), model_section(config)
-    if data["architecture"] != name:
-        raise ValueError(f"training.init_model {path}: it is a '{data['architecture']}' model, "
-                         f"the model section a '{name}' one (leave the model section out to "
-                         f"take the init model's)")
-    stored = model_section(registry.config_from_dict(data["architecture"], data["model_config"]))
-    diff = {k: (v, wanted[k]) for k, v in stored.items() if wanted[k] != v}
-    grow = (name == "fcnet" and set(diff) == {"product_channels"}
-            and stored["product_channels"] == 0)
-    if diff and not grow:
-        raise ValueError(f"training.init_model {path}: its architecture differs from the model "
-                         f"section (stored vs config: {diff})")
-    missing, unexpected = model.load_state_dict(data["state_dict"], strict=not grow)
-    if grow and (unexpected or not all(".product." in k for k in missing)):
-        raise ValueError(f"training.init_model {path}: cannot grow it into the model section "
-                         f"(missing {missing}, unexpected {unexpected})")
-    registry.exact_wigner_3j(model)
-    meta = data.get("metadata") or {}
-    provenance = {"model": Path(path).name}
-    provenance.update({k: meta[k] for k in ("description", "license", "citation", "source")
-                       if meta.get(k) is not None})
-    source = f"kept from {path}" + (" (node-wise products added, starting at zero)" if grow
-                                    else "")
-    return source, provenance
