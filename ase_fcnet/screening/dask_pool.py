@@ -17,9 +17,9 @@ from ase_fcnet.screening.worker import WorkerConfig, compute
 
 #: Dask settings of the LocalCluster started here. By default every worker samples its task
 #: thread's stack every 10 ms (profiler), checks its event loop every 20 ms and its memory
-#: every 100 ms, in threads that take the GIL from the task. On 2 busy cores that made each
-#: material's compute 17-24 % slower than in a local worker process (74 materials, two
-#: pairs of runs); with these settings 10-11 % (see docs/benchmarks.md, "Screening").
+#: every 100 ms, in threads that take the GIL and the cores from the task. On 2 busy cores a
+#: LocalCluster of 2 then took 17-24 % longer than 2 local worker processes (74 materials,
+#: two ad hoc pairs of runs), 10-11 % with these settings (docs/benchmarks.md, "Screening").
 #: Memory limits are still enforced, checked once a second.
 QUIET_CLUSTER = {
     "distributed.worker.profile.enabled": False,
