@@ -132,8 +132,11 @@ def compute(task: tuple, settings: ScreenSettings, config: WorkerConfig) -> dict
         calc = calculator(config)
         timings["setup"] = time.perf_counter() - start
         check_material(atoms, calc.species, calc.model.cutoff)
-        with _thread_share(config.threads):
+        with _thread_share(config.threads), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             kvp, data, final = _phonons(atoms, calc, settings, timings)
+        if caught:  # kept with the material instead of printed over the progress bar
+            kvp["warnings"] = _warning_line(caught)
         out.update(status="done", kvp=kvp, data=data, atoms=final)
     except Exception as err:  # noqa: BLE001 - every failure becomes a row, the run goes on
         out.update(status="failed", kvp={"error": one_line(str(err) or repr(err)),
@@ -143,6 +146,20 @@ def compute(task: tuple, settings: ScreenSettings, config: WorkerConfig) -> dict
     out["kvp"].update(worker_pid=os.getpid(), model_loads=_STATE.get("loads", 0),
                       worker_peak_rss_MB=round(_peak_rss_mb(), 1))
     return out
+
+
+#: Longest ``warnings`` value stored in a row, characters.
+MAX_WARNINGS_CHARS = 500
+
+
+def _warning_line(caught) -> str:
+    """One line of the distinct warnings raised for a material (category: message), shortened."""
+    seen: list[str] = []
+    for w in caught:
+        text = one_line(f"{w.category.__name__}: {w.message}")
+        if text not in seen:
+            seen.append(text)
+    return one_line(" | ".join(seen), MAX_WARNINGS_CHARS)
 
 
 def _thread_share(threads: int | None):

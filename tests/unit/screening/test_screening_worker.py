@@ -49,3 +49,28 @@ def test_phonopy_steps_run_with_the_workers_thread_share(monkeypatch):
     assert out["status"] == "done", out["kvp"]
     assert seen and seen[0], "no thread pools seen"
     assert set(seen[0].values()) == {1}, seen[0]
+
+
+def test_warnings_are_kept_in_the_row_not_printed(monkeypatch, capsys):
+    """phonopy's warnings (e.g. a mesh rebuilt for symmetry) go to the material's row, once each."""
+    import warnings as w
+
+    from ase_fcnet.pretrained import model_file
+    from ase_fcnet.screening import worker
+    from ase_fcnet.screening.settings import ScreenSettings
+
+    def noisy(atoms, calc, settings, timings):
+        for _ in range(3):
+            w.warn("Mesh [4, 4, 3] is incompatible\nwith the point group", UserWarning)
+        w.warn("x" * 900, RuntimeWarning)
+        w.warn("y" * 900, RuntimeWarning)
+        return {}, {}, atoms
+
+    monkeypatch.setattr(worker, "_phonons", noisy)
+    config = worker.WorkerConfig(str(model_file("fcnet-small")), device="cpu")
+    out = worker.compute(("key", "Si", bulk("Si")), ScreenSettings(), config)
+    line = out["kvp"]["warnings"]
+    assert line.startswith("UserWarning: Mesh [4, 4, 3] is incompatible with the point group | RuntimeWarning: x")
+    assert line.count("UserWarning") == 1 and len(line) == worker.MAX_WARNINGS_CHARS
+    assert line.endswith("yyy…")
+    assert "incompatible" not in capsys.readouterr().err
