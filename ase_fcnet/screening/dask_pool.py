@@ -17,10 +17,10 @@ from ase_fcnet.screening.worker import WorkerConfig, compute
 
 #: Dask settings of the LocalCluster started here. By default every worker samples its task
 #: thread's stack every 10 ms (profiler), checks its event loop every 20 ms and its memory
-#: every 100 ms, in threads that take the GIL and the cores from the task. On 2 busy cores a
-#: LocalCluster of 2 then took 17-24 % longer than 2 local worker processes (74 materials,
-#: two ad hoc pairs of runs), 10-11 % with these settings (docs/benchmarks.md, "Screening").
-#: Memory limits are still enforced, checked once a second.
+#: every 100 ms, in threads that take the GIL and the cores from the task. On 2 busy cores,
+#: with the profiler off, a LocalCluster of 2 took 17-24 % longer than 2 local worker
+#: processes with the default checks and 10-11 % with these (74 materials, two ad hoc pairs
+#: of runs; docs/benchmarks.md, "Screening"). Memory limits are still enforced, once a second.
 QUIET_CLUSTER = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
