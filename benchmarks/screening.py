@@ -174,9 +174,9 @@ def main() -> None:
         for k in range(args.rounds):
             shift = k % len(args.runs)
             runs = {}
+            folder = Path(tmp) / f"round{k}"
+            folder.mkdir()
             for name in args.runs[shift:] + args.runs[:shift]:
-                folder = Path(tmp) / f"round{k}"
-                folder.mkdir(exist_ok=True)
                 out = RUNS[name](items, folder)
                 out["materials_per_min"] = 60.0 * len(items) / out["wall_s"]
                 out["load_average_after"] = os.getloadavg()
@@ -189,11 +189,10 @@ def main() -> None:
                                      "compute_s": {n: r.get("compute_s") for n, r in runs.items()}})
             if k == 0:
                 report["runs"] = runs          # the first round in full (memory, frequencies)
-            all_runs = list(runs.values()) + list(report["runs"].values())
             ref = next(iter(report["runs"].values()))["fmin_THz"]
             report["max_abs_fmin_difference_THz"] = max(
                 report.get("max_abs_fmin_difference_THz", 0.0),
-                max(abs(run["fmin_THz"][m] - ref[m]) for run in all_runs for m in ref))
+                max(abs(run["fmin_THz"][m] - ref[m]) for run in runs.values() for m in ref))
     for key in report["rounds"][0]["ratios"]:
         report[key] = statistics.median(r["ratios"][key] for r in report["rounds"])
     report["benchmark_wall_s"] = time.perf_counter() - started
