@@ -21,7 +21,9 @@ path, DOS, thermal properties) with the fast ``fcnet-small`` model:
 
 Times are wall-clock for the whole call (worker start and model loading
 included), so materials per minute is what a user sees. Memory per worker is
-the peak RSS each worker process reports in its rows (``worker_peak_rss_MB``).
+the peak RSS each worker process reports in its rows (``worker_peak_rss_MB``);
+``worker_cpu_s`` and ``worker_page_faults`` (minor faults) sum the worker
+processes (and Dask's nannies) once they have ended.
 
     python benchmarks/screening.py [--materials 74] [--runs naive local-1 local-2 dask-2] [--rounds 1] [--out FILE]
 
@@ -90,14 +92,18 @@ def naive(items) -> dict:
 
 
 def screened(items, folder: Path, name: str, **kwargs) -> dict:
+    import resource
+
     import ase.db
 
     from ase_fcnet.screening import ScreenSettings, screen
 
     db = folder / f"{name}.db"
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)      # of this process's finished children
     start = time.perf_counter()
     result = screen(items, db, model=MODEL, settings=ScreenSettings(**SETTINGS), progress=False, **kwargs)
     wall = time.perf_counter() - start
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)        # the workers (and Dask's nannies) have ended
     rows = list(ase.db.connect(str(db)).select())
     rss: dict = {}
     for row in rows:
@@ -111,6 +117,8 @@ def screened(items, folder: Path, name: str, **kwargs) -> dict:
             "not_computing_s": wall - compute / n_workers,
             "worker_peak_rss_MB": sorted(rss.values()),
             "compute_s": compute,
+            "worker_cpu_s": now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime,
+            "worker_page_faults": now.ru_minflt - used.ru_minflt,
             "fmin_THz": {row.name: row.get("fmin_THz") for row in rows}}
 
 
@@ -186,7 +194,9 @@ def main() -> None:
             report["rounds"].append({"order": list(runs), "ratios": ratios(runs),
                                      "wall_s": {n: r["wall_s"] for n, r in runs.items()},
                                      "not_computing_s": {n: r.get("not_computing_s") for n, r in runs.items()},
-                                     "compute_s": {n: r.get("compute_s") for n, r in runs.items()}})
+                                     "compute_s": {n: r.get("compute_s") for n, r in runs.items()},
+                                     "worker_cpu_s": {n: r.get("worker_cpu_s") for n, r in runs.items()},
+                                     "worker_page_faults": {n: r.get("worker_page_faults") for n, r in runs.items()}})
             if k == 0:
                 report["runs"] = runs          # the first round in full (memory, frequencies)
             ref = next(iter(report["runs"].values()))["fmin_THz"]

@@ -81,3 +81,18 @@ def test_one_local_worker_per_gpu(two_gpus):
     pinned = driver._local_configs(2, "model.pt", "cuda:1", None, 1)
     assert [c.device for c in pinned] == ["cuda:1", "cuda:1"] and pinned[0].threads == 1
     assert [c.device for c in driver._local_configs(2, "model.pt", "cpu", None, None)] == ["cpu", "cpu"]
+
+
+def test_dask_workers_start_with_one_malloc_arena_and_our_environment_is_restored():
+    pytest.importorskip("distributed")
+    import os
+
+    from ase_fcnet.screening.dask_pool import DaskPool
+
+    names = ("MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "PYTHONHASHSEED")
+    before = {name: os.environ.get(name) for name in names}
+    config = WorkerConfig(str(model_file("fcnet-small")), "cpu", None, 1)
+    with DaskPool(FAST, config, local_workers=1) as pool:
+        in_worker = pool.client.submit(os.getenv, "MALLOC_ARENA_MAX", pure=False).result()
+    assert in_worker == "1"            # the task thread shares the main, tuned heap
+    assert {name: os.environ.get(name) for name in names} == before
