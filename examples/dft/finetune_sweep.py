@@ -18,7 +18,10 @@ in name order. ``--anchor-labels original`` relabels them with the model
 being fine-tuned, before it is trained (float64; copies in
 runs/dft/rehearsal/<model>/, computed once): self-distillation, so the
 rehearsal asks the model to keep its own predictions on other chemistries
-rather than to move toward SevenNet-0's.
+rather than to move toward SevenNet-0's. ``--eq-anchors N`` adds N relaxed
+``eq`` cells the same way (energy, forces, stress only; their force constants
+are dropped from the copies), which hold the other chemistries' equilibrium
+geometries.
 
     python examples/dft/finetune_sweep.py --model sevennet-l3i5 --tag l3i5-rehearsal \
         --steps 120 --repeat 100 --batch 2 --warmup 5 --anchors 100 --anchor-labels original \
@@ -47,7 +50,7 @@ TEACHER_TRAIN = unpacked_once(ROOT / "datasets" / "teacher-7net0" / "train.tar.x
                               ROOT / "runs" / "teacher-7net0" / "train")
 
 
-def anchors(n: int, exclude: list[str], max_atoms: int) -> list[str]:
+def anchors(n: int, exclude: list[str], max_atoms: int, variant: str = "efs-0") -> list[str]:
     """Folders of n rehearsal structures (see the module docstring)."""
     from ase.formula import Formula
 
@@ -55,9 +58,9 @@ def anchors(n: int, exclude: list[str], max_atoms: int) -> list[str]:
     for base in sorted(q for q in TEACHER_TRAIN.iterdir() if (q / "done.json").is_file()):
         if set(Formula(base.name.split("-")[-1]).count()) & set(exclude):
             continue
-        labels = base / "efs-0" / "labels.json"
+        labels = base / variant / "labels.json"
         if labels.is_file() and len(json.loads(labels.read_text())["forces"]) <= max_atoms:
-            ok.append(str(base / "efs-0"))
+            ok.append(str(base / variant))
     return ok[::max(len(ok) // n, 1)][:n]
 
 
@@ -80,14 +83,26 @@ def relabelled(folders: list[str], model: str) -> list[str]:
         atoms.calc = calc
         labels = json.loads((src / "labels.json").read_text())
         labels.update(energy=atoms.get_potential_energy(), forces=atoms.get_forces().tolist(),
-                      stress=atoms.get_stress().tolist(), labelled_by=model)
+                      stress=atoms.get_stress().tolist(), labelled_by=model, force_constants=False)
         tmp = dst.with_name(dst.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp)
+        if sample.force_constants is not None:   # an eq cell: rehearse its energy, forces, stress only
+            without_force_constants(next(tmp.glob("phonopy_params.yaml*")))
         (tmp / "labels.json").write_text(json.dumps(labels))
         tmp.rename(dst)
         print(f"relabelled {k + 1}/{len(folders)}: {src.parent.name}", flush=True)
     return out
+
+
+def without_force_constants(yaml: Path) -> None:
+    """Rewrite a phonopy yaml (``.xz`` too) as its cells only: no displacements, forces or force constants."""
+    import phonopy
+
+    phonon = phonopy.load(yaml, produce_fc=False, log_level=0)
+    yaml.unlink()
+    phonon.save(yaml.parent / "phonopy_params.yaml",
+                settings={"force_sets": False, "displacements": False, "force_constants": False})
 
 
 def main():
@@ -114,6 +129,8 @@ def main():
     p.add_argument("--fc", type=float, default=1.0)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--anchors", type=int, default=0)
+    p.add_argument("--eq-anchors", type=int, default=0,
+                   help="also rehearse this many relaxed (eq) cells: energy, forces, stress")
     p.add_argument("--anchor-labels", choices=["teacher", "original"], default="teacher",
                    help="rehearsal labels: the teacher's (SevenNet-0) or the model's own before training")
     p.add_argument("--exclude", nargs="*", default=["Si"])
@@ -130,6 +147,8 @@ def main():
 
         prepare(f"{a.system}-7net0")
     extra = anchors(a.anchors, a.exclude, a.max_atoms) if a.anchors else []
+    if a.eq_anchors:
+        extra += anchors(a.eq_anchors, a.exclude, a.max_atoms, variant="eq")
     if extra and a.anchor_labels == "original":
         extra = relabelled(extra, a.model)
     if a.before:

@@ -174,6 +174,30 @@ def statistics(pairs) -> dict[str, float]:
     return out
 
 
+def largest_changes(pairs_new, pairs_old, ids, top: int = 3) -> dict[str, list]:
+    """The ``top`` structures that raised each quantity's error most.
+
+    For each quantity, ``[id, share]`` pairs: how much of the change of the
+    error (``statistics``' MAE, same units) each structure accounts for, largest first.
+    """
+    out = {}
+    for q in QUANTITIES:
+        rows = [(i, new, old) for i, new, old in zip(ids, pairs_new, pairs_old) if q in new[0] and q in new[1]]
+        if not rows:
+            continue
+        if q == "freq":
+            each = [(mesh_mae(n[2], n[1][q], n[0][q]) - mesh_mae(o[2], o[1][q], o[0][q])) / len(rows)
+                    for _, n, o in rows]
+        else:
+            count = sum(np.size(n[1][q]) for _, n, _ in rows)
+            scale = 1000.0 if q == "energy" else 1.0
+            each = [scale * (np.abs(n[0][q] - n[1][q]).sum() - np.abs(o[0][q] - o[1][q]).sum()) / count
+                    for _, n, o in rows]
+        order = np.argsort(each)[::-1][:top]
+        out[q] = [[rows[k][0], float(each[k])] for k in order]
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--original", default="sevennet-0", help="model the fine-tuning started from")
@@ -231,6 +255,8 @@ def main():
                 "drift_from_original": statistics(pairs(preds[name], preds[args.original], ids)),
                 "scale_model_vs_original": statistics(pairs(preds[args.scale],
                                                             preds[args.original], ids)),
+                "largest_error_increases": largest_changes(pairs(preds[name], truth, ids),
+                                                           pairs(preds[args.original], truth, ids), ids),
             }
             if group != "other_chemistries":
                 entry[group]["structures"] = ids
@@ -252,6 +278,8 @@ def main():
                     print(f"  {q:7s} error {err0[q]:.4g} -> {err[q]:.4g}; drift {drift[q]:.4g} "
                           f"= {drift[q] / scale[q] if scale[q] else float('nan'):.1%} of "
                           f"{args.scale}'s {scale[q]:.4g} {UNITS[q]}")
+            worst = values["largest_error_increases"].get("forces", [])
+            print("  forces error raised most by: " + ", ".join(f"{i} {d:+.4g}" for i, d in worst))
     print(f"written {OUT.relative_to(ROOT)}")
 
 
