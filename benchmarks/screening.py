@@ -17,7 +17,9 @@ path, DOS, thermal properties) with the fast ``fcnet-small`` model:
 * ``dask-2``: ``ase_fcnet.screen`` on a Dask LocalCluster of 2 single-threaded
   workers (needs ``ase_fcnet[dask]``);
 * ``dask-2-default`` (not in the default runs): the same with Dask's own worker
-  settings instead of ``dask_pool.QUIET_CLUSTER``.
+  settings instead of ``dask_pool.QUIET_CLUSTER``;
+* ``dask-2-arenas`` (not in the default runs): ``QUIET_CLUSTER`` without
+  ``MALLOC_ARENA_MAX=1``, so the task threads get glibc's own malloc arenas.
 
 Times are wall-clock for the whole call (worker start and model loading
 included), so materials per minute is what a user sees. Memory per worker is
@@ -133,6 +135,18 @@ def dask_default(items, folder: Path) -> dict:
         dask_pool.QUIET_CLUSTER = saved
 
 
+def dask_arenas(items, folder: Path) -> dict:
+    """``dask-2`` with glibc's own malloc arenas in the workers (``MALLOC_ARENA_MAX`` not set)."""
+    from ase_fcnet.screening import dask_pool
+
+    saved = dask_pool.QUIET_CLUSTER
+    dask_pool.QUIET_CLUSTER = {k: v for k, v in saved.items() if not k.endswith("MALLOC_ARENA_MAX")}
+    try:
+        return screened(items, folder, "dask-2-arenas", dask_local=2)
+    finally:
+        dask_pool.QUIET_CLUSTER = saved
+
+
 RUNS = {
     "naive": lambda items, folder: naive(items),
     "local-1": lambda items, folder: screened(items, folder, "local-1", workers=1),
@@ -140,6 +154,7 @@ RUNS = {
     "local-2": lambda items, folder: screened(items, folder, "local-2", workers=2),
     "dask-2": lambda items, folder: screened(items, folder, "dask-2", dask_local=2),
     "dask-2-default": dask_default,
+    "dask-2-arenas": dask_arenas,
 }
 
 
@@ -157,6 +172,8 @@ def ratios(runs: dict) -> dict:
             runs["dask-2"]["not_computing_s"] - runs["local-2"]["not_computing_s"]) / runs["local-2"]["wall_s"]
     if "local-2" in runs and "dask-2-default" in runs:
         out["dask_default_overhead"] = runs["dask-2-default"]["wall_s"] / runs["local-2"]["wall_s"] - 1.0
+    if "local-2" in runs and "dask-2-arenas" in runs:
+        out["dask_arenas_overhead"] = runs["dask-2-arenas"]["wall_s"] / runs["local-2"]["wall_s"] - 1.0
     if "naive" in runs and "local-1" in runs:
         out["local_1_over_naive"] = runs["local-1"]["materials_per_min"] / runs["naive"]["materials_per_min"]
     return out
@@ -207,7 +224,7 @@ def main() -> None:
         report[key] = statistics.median(r["ratios"][key] for r in report["rounds"])
     report["benchmark_wall_s"] = time.perf_counter() - started
     for key in ("speedup_2_over_1", "speedup_2_over_1x1", "dask_overhead", "dask_overhead_not_computing",
-                "dask_default_overhead", "local_1_over_naive", "max_abs_fmin_difference_THz"):
+                "dask_default_overhead", "dask_arenas_overhead", "local_1_over_naive", "max_abs_fmin_difference_THz"):
         if key in report:
             each = " ".join(f"{r['ratios'][key]:.3g}" for r in report["rounds"]) if key in report["rounds"][0]["ratios"] else ""
             print(f"{key}: {report[key]:.3g}" + (f"  (rounds: {each})" if args.rounds > 1 and each else ""))

@@ -27,9 +27,10 @@ from ase_fcnet.screening.worker import WorkerConfig, compute
 #: task runs in a second thread, which glibc serves from a malloc arena of its own. Such an
 #: arena grows in 64 MB heaps, hands freed pages back and maps large blocks afresh whatever
 #: ``tune_glibc_malloc`` asked, so the Hessian rows fault their memory in again and again.
-#: With one arena the task thread shares the tuned main heap: in an ad hoc 19-crystal screen,
-#: a Dask worker's minor page faults fell from 234-346 thousand to 147 thousand (a local
-#: worker process, computing in its main thread: 137 thousand).
+#: With one arena the task thread shares the tuned main heap: a LocalCluster of 2 screening
+#: the 74 benchmark crystals had 0.68-1.05 million minor page faults without it, 0.31-0.33
+#: million with it; 2 local worker processes, computing in their main thread, 0.30-0.31
+#: million (benchmarks/screening.py, docs/benchmarks.md "Screening").
 QUIET_CLUSTER = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
