@@ -124,27 +124,28 @@ def screened(items, folder: Path, name: str, **kwargs) -> dict:
             "fmin_THz": {row.name: row.get("fmin_THz") for row in rows}}
 
 
-def dask_default(items, folder: Path) -> dict:
-    """``dask-2`` with Dask's own worker settings (profiler, 20 ms ticks, 100 ms memory checks)."""
+def _dask_with(settings: dict, items, folder: Path, name: str) -> dict:
+    """``dask-2`` with ``settings`` in place of ``dask_pool.QUIET_CLUSTER``."""
     from ase_fcnet.screening import dask_pool
 
-    saved, dask_pool.QUIET_CLUSTER = dask_pool.QUIET_CLUSTER, {}
+    saved, dask_pool.QUIET_CLUSTER = dask_pool.QUIET_CLUSTER, settings
     try:
-        return screened(items, folder, "dask-2-default", dask_local=2)
+        return screened(items, folder, name, dask_local=2)
     finally:
         dask_pool.QUIET_CLUSTER = saved
+
+
+def dask_default(items, folder: Path) -> dict:
+    """``dask-2`` with Dask's own worker settings (profiler, 20 ms ticks, 100 ms memory checks)."""
+    return _dask_with({}, items, folder, "dask-2-default")
 
 
 def dask_arenas(items, folder: Path) -> dict:
     """``dask-2`` with glibc's own malloc arenas in the workers (``MALLOC_ARENA_MAX`` not set)."""
-    from ase_fcnet.screening import dask_pool
+    from ase_fcnet.screening.dask_pool import QUIET_CLUSTER
 
-    saved = dask_pool.QUIET_CLUSTER
-    dask_pool.QUIET_CLUSTER = {k: v for k, v in saved.items() if not k.endswith("MALLOC_ARENA_MAX")}
-    try:
-        return screened(items, folder, "dask-2-arenas", dask_local=2)
-    finally:
-        dask_pool.QUIET_CLUSTER = saved
+    arenas = {k: v for k, v in QUIET_CLUSTER.items() if not k.endswith("MALLOC_ARENA_MAX")}
+    return _dask_with(arenas, items, folder, "dask-2-arenas")
 
 
 RUNS = {
