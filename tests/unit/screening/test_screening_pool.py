@@ -50,9 +50,10 @@ def test_killed_dask_worker_fails_its_material_only():
     from ase_fcnet.screening.dask_pool import DaskPool
 
     config = WorkerConfig(str(model_file("fcnet-small")), "cpu", None, 1)
+    # the dying material last: no other material reaches the worker after it (see DiesInDaskWorker)
     tasks = [("k1", "si", bulk("Si", "diamond", a=5.43)),
-             ("k2", "boom", DiesInDaskWorker(bulk("Si", "diamond", a=5.43))),
-             ("k3", "nacl", bulk("NaCl", "rocksalt", a=5.64))]
+             ("k3", "nacl", bulk("NaCl", "rocksalt", a=5.64)),
+             ("k2", "boom", DiesInDaskWorker(bulk("Si", "diamond", a=5.43)))]
     # no retries on other workers: the first death is the material's verdict
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with DaskPool(FAST, config, local_workers=1) as pool:
