@@ -11,7 +11,8 @@ import click
 from ase_fcnet.fileio import atomic_write_text
 
 from ase_fcnet.cli.common import echo
-from ase_fcnet.training.config import architecture_of, describe_config
+from ase_fcnet.training.config import architecture_of
+from ase_fcnet.training.config_help import describe_config
 
 
 def _epilog() -> str:

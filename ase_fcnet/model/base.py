@@ -51,6 +51,21 @@ class EnergyModel(nn.Module):
         out = torch.zeros(cell.shape[0], dtype=e_atom.dtype, device=e_atom.device)
         return out.index_add(0, batch, e_atom)
 
+    def species_parameters(self) -> dict[str, torch.Tensor]:
+        """The parameters that act on one species each, with the species of every entry.
+
+        Used by ``training.train_species``: training only the entries of some
+        species leaves every structure without them computed exactly as before.
+
+        Returns
+        -------
+        dict — parameter name → long Tensor of the parameter's shape: the species
+        index of each entry, −1 for entries of no species (e.g. modality inputs).
+        This base class knows ``reference_energies``; architectures add theirs.
+        """
+        ref = self.reference_energies
+        return {"reference_energies": torch.arange(ref.shape[0], device=ref.device)}
+
     def energy(self, graph: AtomicGraph) -> torch.Tensor:
         """Total energies of a graph batch, Tensor shape (B,), eV."""
         return self(graph.positions, graph.cell, graph.species, graph.edge_index,

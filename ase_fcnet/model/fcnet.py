@@ -70,6 +70,13 @@ class FCNet(EnergyModel):
         #: Scale of the learned per-atom energy, eV.
         self.register_buffer("energy_scale", torch.ones(()))
 
+    def species_parameters(self) -> dict[str, torch.Tensor]:
+        """As :meth:`EnergyModel.species_parameters`, plus the species embedding's columns."""
+        out = super().species_parameters()
+        w = self.embedding.weight
+        out["embedding.weight"] = torch.arange(w.shape[1], device=w.device)[None, :].expand(w.shape)
+        return out
+
     def atomic_energies(
         self,
         positions: torch.Tensor,

@@ -14,6 +14,7 @@ from torch import nn
 from ase_fcnet.model.base import EnergyModel
 from ase_fcnet.model.config import check_species, config_from_mapping, exact_wigner_3j
 from ase_fcnet.nn._e3nn import o3, plain_einsums
+from ase_fcnet.nn.adapters import SpeciesAdapter
 from ase_fcnet.nn.nequip import ACTIVATIONS, NequIPInteraction, TrainableBessel, XPLORSwitch
 from ase_fcnet.nn.radial import PolynomialEnvelope
 
@@ -65,6 +66,10 @@ class NequIPConfig:
     modal_inputs : tuple of str
         Where the modality one-hot enters: any of ``embedding``, ``interaction_in``,
         ``interaction_out``, ``readout``.
+    species_adapters : bool
+        A :class:`~ase_fcnet.nn.adapters.SpeciesAdapter` after every block:
+        per-species channel gains and scalar offsets, zero (the identity) until
+        trained. ``training.train_species`` switches them on for fine-tuning.
     """
 
     species: tuple[str, ...]
@@ -85,6 +90,7 @@ class NequIPConfig:
     modalities: tuple[str, ...] = ()
     modality: str = ""
     modal_inputs: tuple[str, ...] = ()
+    species_adapters: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "species", check_species(self.species))
@@ -169,6 +175,9 @@ class NequIPNet(EnergyModel):
                               "interaction_out" in self.modal_inputs)
             for k in range(len(irreps) - 1)
         )
+        #: Per-species adapters after each block (``species_adapters``), or None.
+        self.adapters = nn.ModuleList(SpeciesAdapter(ir, n_species) for ir in irreps[1:]
+                                      ) if c.species_adapters else None
         hidden = c.readout_hidden or irreps[-1].dim // 2
         self.readout_hidden = o3.Linear(with_modal("readout", irreps[-1]), o3.Irreps(f"{hidden}x0e"))
         self.readout_out = o3.Linear(o3.Irreps(f"{hidden}x0e"), o3.Irreps("1x0e"))
@@ -180,6 +189,24 @@ class NequIPNet(EnergyModel):
         if n_modal:
             onehot[list(c.modalities).index(c.modality)] = 1.0
         self.register_buffer("modal_onehot", onehot, persistent=False)
+
+    def species_parameters(self) -> dict[str, torch.Tensor]:
+        """As :meth:`EnergyModel.species_parameters`, plus the embedding's species rows and the adapters."""
+        out = super().species_parameters()
+        w = self.embedding.weight
+        index = torch.full(w.shape, -1, dtype=torch.long, device=w.device)
+        start = 0
+        for ins in self.embedding.instructions:   # e3nn: one (mul_in, mul_out) block per path
+            mul_in, mul_out = ins.path_shape
+            if ins.i_in == 0:   # the species one-hot (a modality one-hot comes after it)
+                rows = torch.arange(mul_in, device=w.device).repeat_interleave(mul_out)
+                index[start:start + mul_in * mul_out] = rows
+            start += mul_in * mul_out
+        out["embedding.weight"] = index
+        for k, adapter in enumerate(self.adapters or ()):
+            out.update({f"adapters.{k}.{name}": v
+                        for name, v in adapter.species_of_entries().items()})
+        return out
 
     def atomic_energies(self, positions: torch.Tensor, cell: torch.Tensor, species: torch.Tensor,
                         edge_index: torch.Tensor, shifts: torch.Tensor,
@@ -210,8 +237,10 @@ class NequIPNet(EnergyModel):
         if "embedding" in self.modal_inputs:
             h = torch.cat([h, modal], dim=1)
         h = self.embedding(h)
-        for layer in self.layers:
+        for k, layer in enumerate(self.layers):
             h = layer(h, edge_index, sh, embedding, modal)
+            if self.adapters is not None:
+                h = self.adapters[k](h, species)
         if "readout" in self.modal_inputs:
             h = torch.cat([h, modal], dim=1)
         eps = self.readout_out(self.readout_hidden(h)).squeeze(-1)

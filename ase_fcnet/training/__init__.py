@@ -8,7 +8,8 @@ evaluate, frequency_errors, evaluate_folder — errors of a model on samples and
 losses — the loss functions (energy, forces, stress, force-constant terms)
 """
 from ase_fcnet.training import losses
-from ase_fcnet.training.config import TrainConfig, describe_config
+from ase_fcnet.training.config import TrainConfig
+from ase_fcnet.training.config_help import describe_config
 from ase_fcnet.training.evaluate import evaluate, evaluate_folder, frequency_errors
 from ase_fcnet.training.trainer import Trainer, TrainResult, train
 

@@ -7,23 +7,21 @@ keys of that architecture's config class), ``data``, ``loss``, ``optimizer``,
 ``training.init_model`` names the model to start from: its architecture and
 config are then the init model's. :meth:`TrainConfig.from_yaml` turns it into
 typed values; unknown keys and values of the wrong type raise ``ValueError``
-naming the section and key. :func:`describe_config` prints every key with its
-type, default and meaning (``fcnet train --help``).
+naming the section and key. :func:`ase_fcnet.training.config_help.describe_config`
+prints every key with its type, default and meaning (``fcnet train --help``).
 """
 from __future__ import annotations
 
 import difflib
 import os
-import re
-import textwrap
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from ase_fcnet.model import registry
-from ase_fcnet.training.fields import convert, type_name
+from ase_fcnet.training.fields import convert
 from ase_fcnet.training.terms import LOSS_TERMS
 
 
@@ -169,6 +167,13 @@ class RunConfig:
                         "(a whole block), 'layers.0.tp' or a full parameter name; a prefix "
                         "matches at a '.' boundary ('layers.1' is not 'layers.10'). A prefix "
                         "that matches no parameter is an error naming it.", "str_list")
+    train_species: list = _key([], "Fine-tuning restricted to these elements (e.g. [Si]): only "
+                               "their per-species parameters are trained (their embedding rows "
+                               "and reference energies, and for nequip models per-species "
+                               "adapters after every block, switched on here and starting as "
+                               "the identity). Every other weight stays as it was, so any "
+                               "structure without these elements is predicted exactly as "
+                               "before. Needs init_model; excludes freeze.", "str_list")
 
 
 SECTIONS: dict[str, type] = {
@@ -177,28 +182,6 @@ SECTIONS: dict[str, type] = {
 }
 #: Architecture of a model section without an ``architecture`` key.
 DEFAULT_ARCHITECTURE = "fcnet"
-#: Readable names of the field annotations of the architectures' config classes.
-_ANNOTATION_NAMES = {
-    "int": "integer", "float": "number", "bool": "true/false", "str": "string",
-    "tuple[str, ...]": "list of strings", "tuple[int, ...]": "list of integers",
-    "tuple[float, ...]": "list of numbers",
-}
-
-
-def _model_help(config_class: type) -> dict[str, str]:
-    """Key descriptions from the numpy docstring of an architecture's config class.
-
-    An entry may describe several keys (``act_scalars, act_gates : tuple of str``).
-    """
-    doc = config_class.__doc__ or ""
-    out: dict[str, str] = {}
-    for match in re.finditer(r"^    (\w+(?:, \w+)*) : ([^\n]*)\n((?:        [^\n]*\n?)+)", doc, re.M):
-        text = " ".join(line.strip() for line in match.group(3).splitlines())
-        for name in match.group(1).split(", "):
-            out[name] = text
-    return out
-
-
 def _unknown(key: str, where: str, valid, hint: str = "") -> ValueError:
     close = difflib.get_close_matches(str(key), list(valid), n=1)
     suggestion = f" (did you mean '{close[0]}'?)" if close else ""
@@ -287,7 +270,7 @@ def init_model_config(init_model: str):
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; see :func:`describe_config` for each key."""
+    """Everything a training run needs; see :func:`~ase_fcnet.training.config_help.describe_config` for each key."""
 
     model: Any  # typed config of a registered architecture (ModelConfig, NequIPConfig, ...)
     data: DataConfig = field(default_factory=DataConfig)
@@ -297,6 +280,16 @@ class TrainConfig:
     training: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
+        run = self.training
+        if run.train_species:
+            if run.init_model is None or run.freeze:
+                raise ValueError("training.train_species fine-tunes a stored model: it needs "
+                                 "training.init_model and excludes training.freeze")
+            missing = [el for el in run.train_species if el not in self.model.species]
+            if missing:
+                raise ValueError(f"training.train_species: the model has no {', '.join(missing)}")
+            if getattr(self.model, "species_adapters", True) is False:
+                self.model = replace(self.model, species_adapters=True)
         mode = self.loss.fc_probe_mode
         for key in (t.name for t in LOSS_TERMS if t.blocks):
             if getattr(self.loss, key) > 0 and mode != "block":
@@ -402,52 +395,3 @@ def _bundled_name(value: str, base: Path) -> bool:
     from ase_fcnet.pretrained import bundled_path
 
     return not (base / value).exists() and bundled_path(value) is not None
-
-
-def describe_config(width: int = 96) -> str:
-    """Every config key with its type, default and description, as plain text.
-
-    Parameters
-    ----------
-    width : int
-        Line width the descriptions are wrapped to.
-
-    Returns
-    -------
-    str
-        One block per section (separated by blank lines), one entry per key
-        (``key (type, default ...): description``).
-    """
-    lines: list[str] = []
-
-    def entry(text: str) -> None:
-        lines.extend(textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      "))
-
-    lines.append("model: (the model's architecture and its keys; may be left out when "
-                 "training.init_model is set)")
-    entry(f"architecture ({' | '.join(registry.ARCHITECTURES)}, default "
-          f"{DEFAULT_ARCHITECTURE!r}): which registered architecture the other keys describe.")
-    for arch in registry.ARCHITECTURES.values():
-        cls = arch.config_class
-        lines += ["", f"model, architecture {arch.name}: ({arch.description}; keys of "
-                      f"{cls.__module__}.{cls.__name__})"]
-        help_text = _model_help(cls)
-        for f in fields(cls):
-            text = help_text.get(f.name, "")
-            default = "required" if f.default is MISSING else f"default {_plain(f.default)!r}"
-            if len(default) > 40:  # long lists: after the description
-                default, text = "default below", f"{text} Default: {_plain(f.default)!r}."
-            kind = _ANNOTATION_NAMES.get(str(f.type), str(f.type))
-            entry(f"{f.name} ({kind}, {default}): {text}")
-    for name, cls in SECTIONS.items():
-        lines += ["", f"{name}: ({(cls.__doc__ or '').strip()})"]
-        for f in fields(cls):
-            default = f.default_factory() if f.default is MISSING else f.default
-            kind = type_name(f.metadata["kind"], f.metadata["choices"])
-            entry(f"{f.name} ({kind}, default {default!r}): {f.metadata['help']}")
-    return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists (how a default is written in YAML)."""
-    return list(value) if isinstance(value, tuple) else value

@@ -10,13 +10,19 @@ from ase_fcnet.model import read_model_file, registry
 from ase_fcnet.training.config import architecture_of, model_section
 
 
+#: Architecture → (config key, parameter-name part) of what fine-tuning may add to a stored
+#: model: the key is 0/False in the file, and only parameters containing the part are new.
+GROWABLE = {"fcnet": ("product_channels", ".product."), "nequip": ("species_adapters", ".adapters.")}
+
+
 def init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str, Any]]:
     """Load a model file's weights into ``model`` (fine-tuning), any architecture.
 
-    The stored architecture and config must equal ``config``, with one
-    exception for ``fcnet``: ``model`` may add node-wise products
-    (``product_channels``) to a stored model without them; those start at
-    zero output, so the grown model computes what the stored one did.
+    The stored architecture and config must equal ``config``, with two
+    exceptions, parts ``model`` may add to a stored model without them: an
+    ``fcnet`` model's node-wise products (``product_channels``) and a
+    ``nequip`` model's per-species adapters (``species_adapters``). Both start
+    as the identity, so the grown model computes what the stored one did.
 
     Returns
     -------
@@ -36,13 +42,13 @@ def init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str,
                          f"take the init model's)")
     stored = model_section(registry.config_from_dict(data["architecture"], data["model_config"]))
     diff = {k: (v, wanted[k]) for k, v in stored.items() if wanted[k] != v}
-    grow = (name == "fcnet" and set(diff) == {"product_channels"}
-            and stored["product_channels"] == 0)
+    key, part = GROWABLE.get(name, (None, None))
+    grow = set(diff) == {key} and not stored[key]
     if diff and not grow:
         raise ValueError(f"training.init_model {path}: its architecture differs from the model "
                          f"section (stored vs config: {diff})")
     missing, unexpected = model.load_state_dict(data["state_dict"], strict=not grow)
-    if grow and (unexpected or not all(".product." in k for k in missing)):
+    if grow and (unexpected or not all(part in "." + k for k in missing)):
         raise ValueError(f"training.init_model {path}: cannot grow it into the model section "
                          f"(missing {missing}, unexpected {unexpected})")
     registry.exact_wigner_3j(model)
@@ -50,6 +56,5 @@ def init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str,
     provenance = {"model": Path(path).name}
     provenance.update({k: meta[k] for k in ("description", "license", "citation", "source")
                        if meta.get(k) is not None})
-    source = f"kept from {path}" + (" (node-wise products added, starting at zero)" if grow
-                                    else "")
+    source = f"kept from {path}" + (f" ({key} added, starting as the identity)" if grow else "")
     return source, provenance

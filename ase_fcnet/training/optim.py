@@ -21,10 +21,11 @@ def is_head(name: str) -> bool:
     return name in HEAD_NAMES or name.split(".", 1)[0].startswith(HEAD_MODULE_PREFIX)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig,
+                   no_decay=()) -> torch.optim.AdamW:
     """AdamW over the model's trainable parameters (frozen ones are left out).
 
-    No weight decay for :data:`NO_DECAY`. With ``cfg.backbone_lr_factor`` = 1
+    No weight decay for :data:`NO_DECAY` and the names in ``no_decay``. With ``cfg.backbone_lr_factor`` = 1
     there are two groups (decay, no decay); otherwise four (backbone decay,
     backbone no decay, head decay, head no decay; some may be empty), each
     group's ``lr_factor`` multiplying the scheduled rate (:func:`is_head`).
@@ -36,7 +37,8 @@ def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.
     params: dict = {k: [] for k in keys}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            params[(is_head(name) if split else None, name in NO_DECAY)].append(p)
+            nodecay = name in NO_DECAY or name in no_decay
+            params[(is_head(name) if split else None, nodecay)].append(p)
     groups = [{"params": params[k], "weight_decay": 0.0 if k[1] else cfg.weight_decay,
                "lr_factor": factor if k[0] is False else 1.0} for k in keys]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
@@ -73,6 +75,33 @@ def freeze_parameters(model: torch.nn.Module, prefixes) -> list[str]:
     if prefixes and all(not p.requires_grad for p in params.values()):
         raise ValueError("training.freeze: every parameter is frozen; nothing left to train")
     return frozen
+
+
+def restrict_to_species(model: torch.nn.Module, elements) -> tuple[list[str], dict]:
+    """Train only the entries of ``elements`` in the per-species parameters (``training.train_species``).
+
+    Every parameter outside ``model.species_parameters()`` is frozen. Inside
+    them, the entries of other species must stay as they are: the trainer
+    multiplies their gradients by the returned masks after every backward
+    pass, and leaves these parameters out of weight decay. Structures without
+    ``elements`` are then computed exactly as before.
+
+    Returns
+    -------
+    frozen : list of str — the frozen parameter names
+    masks : dict — parameter name → Tensor of its shape, 1 on the entries of
+        ``elements``, 0 elsewhere (the parameter's dtype and device)
+    """
+    owned = model.species_parameters()
+    keep = torch.tensor([model.species.index(el) for el in elements])
+    frozen, masks = [], {}
+    for name, p in model.named_parameters():
+        if name in owned:
+            masks[name] = torch.isin(owned[name], keep.to(owned[name].device)).to(p.dtype)
+        else:
+            p.requires_grad_(False)
+            frozen.append(name)
+    return frozen, masks
 
 
 def _module_prefix(name: str) -> str:
@@ -178,7 +207,7 @@ class EMA:
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         for k, v in model.state_dict().items():
             if k in self.shadow:
-                self.shadow[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
+                self.shadow[k].lerp_(v.detach(), 1.0 - d)   # exact where v equals the shadow
         self.updates += 1
 
     def averaged_state(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -135,7 +135,7 @@ def fit_statistics(model: torch.nn.Module, data: StructureSet, indices: Sequence
 
 
 def refit_reference_energies(model: torch.nn.Module, data: StructureSet,
-                             indices: Sequence[int]) -> None:
+                             indices: Sequence[int], species: Sequence[str] | None = None) -> None:
     """Least-squares correction of the per-species reference energies to the data's energies.
 
     Used before training and when fine-tuning on data with another energy zero
@@ -147,13 +147,18 @@ def refit_reference_energies(model: torch.nn.Module, data: StructureSet,
     compositions leave open (e.g. Na vs Cl with one NaCl composition) change
     as little as possible. For an untrained model with zero reference
     energies this is the plain least-squares fit. Without any energies in
-    the training structures nothing changes.
+    the training structures nothing changes. ``species`` (element symbols),
+    when given, limits the correction to those species' reference energies
+    (``training.train_species``).
     """
     with_e = [i for i in indices if data.has(i, "energy")]
     if not with_e:
         return
     energies = np.array([data.samples[int(i)].energy for i in with_e])
-    delta = fit_reference_energies(composition_matrix(data, with_e), energies,
-                                   model_energies(model, data, with_e))
+    composition = composition_matrix(data, with_e)
+    if species is not None:
+        others = [k for k, el in enumerate(model.species) if el not in set(species)]
+        composition[:, others] = 0.0
+    delta = fit_reference_energies(composition, energies, model_energies(model, data, with_e))
     with torch.no_grad():
         model.reference_energies.add_(torch.as_tensor(delta).to(model.reference_energies))

@@ -47,7 +47,8 @@ from ase_fcnet.training.init_model import init_from
 from ase_fcnet.training.metrics_log import MetricsLog
 from ase_fcnet.training.objective import STATS, batch_loss, stats_vector, summarize
 from ase_fcnet.training.terms import needs_probes
-from ase_fcnet.training.optim import EMA, Anchor, WarmupCosine, freeze_parameters, make_optimizer
+from ase_fcnet.training.optim import (EMA, Anchor, WarmupCosine, freeze_parameters, make_optimizer,
+                                      restrict_to_species)
 from ase_fcnet.training.statistics import fit_statistics, refit_reference_energies
 
 #: Files a run writes into output_dir; temporaries of these left by a killed run are removed.
@@ -137,14 +138,21 @@ class Trainer:
         if run.init_model:
             self.scale_source, self.init_metadata = init_from(self.model, run.init_model,
                                                               cfg.model)
-            refit_reference_energies(self.model, self.data, self.train_idx)
+            refit_reference_energies(self.model, self.data, self.train_idx,
+                                     run.train_species or None)
         else:
             self.scale_source = fit_statistics(self.model, self.data, self.train_idx,
                                                run.energy_scale)
-        #: Names of the parameters ``training.freeze`` keeps fixed.
-        self.frozen = freeze_parameters(self.model, run.freeze)
+        #: Names of the parameters ``training.freeze`` (or ``train_species``) keeps fixed,
+        #: and the gradient masks of ``train_species`` ((parameter, 0/1 tensor) pairs).
+        masks = {}
+        if run.train_species:
+            self.frozen, masks = restrict_to_species(self.model, run.train_species)
+        else:
+            self.frozen = freeze_parameters(self.model, run.freeze)
+        self.grad_masks = [(p, masks[n]) for n, p in self.model.named_parameters() if n in masks]
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(self.model, cfg.optimizer)
+        self.optimizer = make_optimizer(self.model, cfg.optimizer, no_decay=list(masks))
         #: The initial weights that ``optimizer.anchor_decay`` pulls toward.
         self.anchor = Anchor(self.model, cfg.optimizer.anchor_decay)
         self.lr_factors = [g["lr_factor"] for g in self.optimizer.param_groups]
@@ -181,6 +189,8 @@ class Trainer:
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+        for p, mask in self.grad_masks:
+            p.grad.mul_(mask)
         dist.all_reduce_gradients(self.params, self.dist)
         clip = self.config.optimizer.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else math.inf)

@@ -116,6 +116,7 @@ def main():
     p.add_argument("--factor", type=float, default=1.0, help="optimizer.backbone_lr_factor")
     p.add_argument("--anchor-decay", type=float, default=0.0, help="optimizer.anchor_decay (L2-SP)")
     p.add_argument("--freeze", nargs="*", default=[], help="training.freeze prefixes")
+    p.add_argument("--train-species", nargs="*", default=[], help="training.train_species")
     p.add_argument("--probes", type=int, default=1, help="loss.fc_probes")
     p.add_argument("--mode", default="block", help="loss.fc_probe_mode")
     p.add_argument("--dtype", default="float64")
@@ -166,7 +167,8 @@ def main():
         "schedule": {"warmup_steps": a.warmup},
         "training": {"init_model": a.model, "max_steps": a.steps, "epochs": 100000,
                      "batch_size": a.batch, "patience": None, "output_dir": str(out),
-                     "progress": False, "freeze": a.freeze, "dtype": a.dtype}})
+                     "progress": False, "freeze": a.freeze, "dtype": a.dtype,
+                     "train_species": a.train_species}})
     wall, cpu = time.perf_counter(), time.process_time()
     result = train(cfg)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -8,6 +8,10 @@ Systems (``--system``, repeatable; all of them without it):
   with the DFT force constants is trained on (``data.force_constants_only``),
   one probed atom (three exact Hessian-vector products) per step;
 * ``si-l3i5``, ``nacl-l3i5``: the same with SevenNet-l3i5 (the default model);
+* ``si-l3i5-species``, ``nacl-l3i5-species``: SevenNet-l3i5 fine-tuned the same
+  way with ``training.train_species`` (only the crystal's elements' embedding
+  rows, reference energies and per-species adapters train), lr 1e-2: every
+  structure without these elements keeps exactly its predictions;
 * ``si``: the Stillinger–Weber-trained example model (examples/si_sw/model.pt)
   fine-tuned on the Si DFT displacement dataset;
 * ``nacl``: a small fcnet model trained from scratch on the NaCl DFT data;
@@ -78,6 +82,14 @@ SYSTEMS = {
                 "before": "SevenNet-l3i5", "steps": 120, "lr": 1e-3, "config": UNIVERSAL},
     "nacl-l3i5": {"files": ["NaCl_rd_phonopy_params.yaml.xz"], "init_model": "sevennet-l3i5",
                   "before": "SevenNet-l3i5", "steps": 50, "lr": 1e-3, "config": UNIVERSAL},
+    "si-l3i5-species": {"files": ["Si_phonopy_params.yaml"], "init_model": "sevennet-l3i5",
+                        "before": "SevenNet-l3i5", "steps": 120, "lr": 1e-2,
+                        "config": {**UNIVERSAL, "training": {**UNIVERSAL["training"],
+                                                             "train_species": ["Si"]}}},
+    "nacl-l3i5-species": {"files": ["NaCl_rd_phonopy_params.yaml.xz"],
+                          "init_model": "sevennet-l3i5", "before": "SevenNet-l3i5", "steps": 80,
+                          "lr": 1e-2, "config": {**UNIVERSAL, "training": {
+                              **UNIVERSAL["training"], "train_species": ["Na", "Cl"]}}},
 }
 
 

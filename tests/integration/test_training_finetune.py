@@ -73,7 +73,7 @@ def test_init_model_can_be_grown_by_node_products(pretrained, tmp_path):
     cfg = config(tmp_path / "g", model={**TINY, "product_channels": 4},
                  training={"init_model": str(path), "max_steps": 3})
     trainer = Trainer(cfg, samples)
-    assert "node-wise products added" in trainer.scale_source
+    assert "product_channels added" in trainer.scale_source
     grown = copy.deepcopy(trainer.model).double()
     assert all(layer.product is not None for layer in grown.layers)
     with torch.no_grad():  # refitted to the data at start, as in any fine-tuning

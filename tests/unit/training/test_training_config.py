@@ -9,7 +9,8 @@ import pytest
 from ase_fcnet.model import ModelConfig
 from ase_fcnet.model.nequip import NequIPConfig
 from ase_fcnet.model.registry import ARCHITECTURES
-from ase_fcnet.training.config import SECTIONS, TrainConfig, describe_config
+from ase_fcnet.training.config import SECTIONS, TrainConfig
+from ase_fcnet.training.config_help import describe_config
 
 EXAMPLE = """\
 model:
