@@ -76,7 +76,8 @@ class TrainResult:
     output_dir: Path
 
 
-def _check_samples(samples: Sequence[Sample], species: Sequence[str]) -> None:
+def _check_samples(samples: Sequence[Sample], species: Sequence[str], trained=()) -> None:
+    """Refuse empty data, atoms the model lacks, and ``trained`` elements absent from the data."""
     if not samples:
         raise ValueError("no training data: the dataset is empty")
     for s in samples:
@@ -86,6 +87,11 @@ def _check_samples(samples: Sequence[Sample], species: Sequence[str]) -> None:
             species_indices(s.atoms.numbers, species)
         except ValueError as err:
             raise ValueError(f"{s.source}: {err}; add it to model.species") from err
+    present = set().union(*(s.atoms.get_chemical_symbols() for s in samples))
+    absent = [el for el in trained if el not in present]
+    if absent:
+        raise ValueError(f"training.train_species: no atom of {', '.join(absent)} in the "
+                         f"training data, so nothing of it would train")
 
 
 class Trainer:
@@ -120,7 +126,7 @@ class Trainer:
             samples = load_dataset(cfg.data.paths)
         if cfg.data.force_constants_only:
             samples = _with_force_constants(samples)
-        _check_samples(samples, cfg.model.species)
+        _check_samples(samples, cfg.model.species, run.train_species)
         self.data = StructureSet(samples, cfg.model.cutoff, cfg.model.species, self.dtype, device)
         self.train_idx, self.val_idx = split_indices(
             [source_group(s.source) for s in samples], cfg.data.validation_fraction,

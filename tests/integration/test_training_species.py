@@ -87,6 +87,11 @@ def test_structures_without_the_element_are_predicted_exactly_as_before(stored, 
     assert tuned.reference_energies[gold_row] == before.reference_energies[gold_row]
 
 
+def test_an_element_absent_from_the_data_is_refused(stored, tmp_path):
+    with pytest.raises(ValueError, match="no atom of Au in the training data"):
+        Trainer(config(tmp_path, stored, train_species=["Cu", "Au"]), emt_samples(2))
+
+
 @pytest.mark.parametrize("training, message", [
     ({"train_species": ["Ag"]}, "train_species: the model has no Ag"),
     ({"freeze": ["layers.0"]}, "excludes training.freeze"),
