@@ -26,11 +26,17 @@ SMALL = dict(species=("Na", "Cl"), cutoff=4.0, node_irreps=("8x0e", "8x0e+4x1e+4
              num_basis=6, radial_hidden=(16,), denominators=(3.0, 3.0), cutoff_on=3.0)
 
 
-def small_model(cutoff_function: str):
-    model = build(NequIPConfig(**SMALL, cutoff_function=cutoff_function), seed=0)
+def small_model(cutoff_function: str, adapters: bool = False):
+    """Seeded small model; with ``adapters``, per-species adapters with random (nonzero) rows."""
+    model = build(NequIPConfig(**SMALL, cutoff_function=cutoff_function,
+                               species_adapters=adapters), seed=0)
+    g = torch.Generator().manual_seed(4)
     with torch.no_grad():
         model.energy_scale.fill_(50.0)
         model.reference_energies.copy_(torch.tensor([-1.3, -2.1], dtype=torch.float64))
+        for name, p in model.named_parameters():
+            if name.startswith("adapters."):
+                p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
     return model
 
 
@@ -71,6 +77,14 @@ def test_small_model_derivatives(cutoff_function):
     check_derivatives(small_model(cutoff_function), nacl_cell())
 
 
+def test_small_model_with_trained_species_adapters_derivatives_and_invariance():
+    """The per-species adapters (training.train_species) keep every derivative identity."""
+    model, atoms = small_model("polynomial", adapters=True), nacl_cell()
+    assert energy_forces(model, atoms)[0] != energy_forces(small_model("polynomial"), atoms)[0]
+    check_derivatives(model, atoms)
+    _check_rotation(model, atoms)
+
+
 @pytest.mark.parametrize("name", ["sevennet-0", "sevennet-l3i5"])
 def test_bundled_model_derivatives(name):
     model = load_model(model_file(name), dtype=torch.float64)
@@ -82,7 +96,10 @@ def test_bundled_model_derivatives(name):
 
 @pytest.mark.parametrize("cutoff_function", ["polynomial", "xplor"])
 def test_rotation_invariance(cutoff_function):
-    model, atoms = small_model(cutoff_function), nacl_cell()
+    _check_rotation(small_model(cutoff_function), nacl_cell())
+
+
+def _check_rotation(model, atoms):
     e0, f0 = energy_forces(model, atoms)
     rot = Rotation.random(random_state=5).as_matrix()
     turned = atoms.copy()
