@@ -1,11 +1,12 @@
 """The nequip architecture's derivatives: finite differences, symmetry, sum rule, smoothness.
 
-A small seeded model (both cutoff functions) and the bundled SevenNet-0 and
-SevenNet-l3i5 (float64): forces equal −∂E/∂r by central differences, Hessian rows
-equal central differences of the forces, the Hessian is symmetric and obeys the
-acoustic sum rule, and energies are rotation invariant. Smoothness at the
-switching radii: with the polynomial envelope, second derivatives are
-continuous at r_c; with the XPLOR switch (SevenNet-0) they jump at r_on and r_c.
+A small seeded model (both cutoff functions; also with random per-species
+adapters) and the bundled SevenNet-0 and SevenNet-l3i5 (float64): forces equal
+−∂E/∂r by central differences, Hessian rows equal central differences of the
+forces, the Hessian is symmetric and obeys the acoustic sum rule, and energies
+are rotation invariant. Smoothness at the switching radii: with the polynomial
+envelope, second derivatives are continuous at r_c; with the XPLOR switch
+(SevenNet-0) they jump at r_on and r_c.
 """
 from __future__ import annotations
 
