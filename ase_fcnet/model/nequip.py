@@ -191,7 +191,7 @@ class NequIPNet(EnergyModel):
         self.register_buffer("modal_onehot", onehot, persistent=False)
 
     def species_parameters(self) -> dict[str, torch.Tensor]:
-        """As :meth:`EnergyModel.species_parameters`, plus the embedding's species rows and the adapters."""
+        """As :meth:`EnergyModel.species_parameters`, plus embedding rows and adapters."""
         out = super().species_parameters()
         w = self.embedding.weight
         index = torch.full(w.shape, -1, dtype=torch.long, device=w.device)

@@ -270,7 +270,7 @@ def init_model_config(init_model: str):
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; see :func:`~ase_fcnet.training.config_help.describe_config` for each key."""
+    """Everything a training run needs (each key: :func:`.config_help.describe_config`)."""
 
     model: Any  # typed config of a registered architecture (ModelConfig, NequIPConfig, ...)
     data: DataConfig = field(default_factory=DataConfig)

@@ -12,7 +12,8 @@ from ase_fcnet.training.config import architecture_of, model_section
 
 #: Architecture → (config key, parameter-name part) of what fine-tuning may add to a stored
 #: model: the key is 0/False in the file, and only parameters containing the part are new.
-GROWABLE = {"fcnet": ("product_channels", ".product."), "nequip": ("species_adapters", ".adapters.")}
+GROWABLE = {"fcnet": ("product_channels", ".product."),
+            "nequip": ("species_adapters", ".adapters.")}
 
 
 def init_from(model: torch.nn.Module, path: str, config) -> tuple[str, dict[str, Any]]:

@@ -25,10 +25,11 @@ def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig,
                    no_decay=()) -> torch.optim.AdamW:
     """AdamW over the model's trainable parameters (frozen ones are left out).
 
-    No weight decay for :data:`NO_DECAY` and the names in ``no_decay``. With ``cfg.backbone_lr_factor`` = 1
-    there are two groups (decay, no decay); otherwise four (backbone decay,
-    backbone no decay, head decay, head no decay; some may be empty), each
-    group's ``lr_factor`` multiplying the scheduled rate (:func:`is_head`).
+    No weight decay for :data:`NO_DECAY` and the names in ``no_decay``. With
+    ``cfg.backbone_lr_factor`` = 1 there are two groups (decay, no decay);
+    otherwise four (backbone decay, backbone no decay, head decay, head no
+    decay; some may be empty), each group's ``lr_factor`` multiplying the
+    scheduled rate (:func:`is_head`).
     """
     factor = float(cfg.backbone_lr_factor)
     split = factor != 1.0
@@ -78,7 +79,7 @@ def freeze_parameters(model: torch.nn.Module, prefixes) -> list[str]:
 
 
 def restrict_to_species(model: torch.nn.Module, elements) -> tuple[list[str], dict]:
-    """Train only the entries of ``elements`` in the per-species parameters (``training.train_species``).
+    """Train only the entries of ``elements`` in the per-species parameters (``train_species``).
 
     Every parameter outside ``model.species_parameters()`` is frozen. Inside
     them, the entries of other species must stay as they are: the trainer

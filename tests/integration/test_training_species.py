@@ -83,7 +83,7 @@ def test_structures_without_the_element_are_predicted_exactly_as_before(stored, 
         assert not np.allclose(predict(model, alloy), predict(before, alloy))
         assert not np.allclose(predict(model, copper), predict(before, copper))
     gold_row = tuned.species.index("Au")
-    assert torch.equal(tuned.adapters[0].gain[gold_row], torch.zeros_like(tuned.adapters[0].gain[0]))
+    assert not tuned.adapters[0].gain[gold_row].any()
     assert tuned.reference_energies[gold_row] == before.reference_energies[gold_row]
 
 
