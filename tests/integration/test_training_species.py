@@ -18,6 +18,7 @@ from ase.calculators.emt import EMT
 from ase_fcnet.data.sample import Sample
 from ase_fcnet.graph import atoms_to_graph
 from ase_fcnet.model import load_model, read_model_file, save_model
+from ase_fcnet.model import ModelConfig
 from ase_fcnet.model.derivatives import energy_forces_stress
 from ase_fcnet.model.nequip import NequIPConfig
 from ase_fcnet.model.registry import build
@@ -26,16 +27,23 @@ from test_training import emt_samples
 
 SMALL = NequIPConfig(species=("Au", "Cu"), cutoff=4.0, node_irreps=("4x0e", "4x0e+2x1e", "4x0e"),
                      num_basis=4, radial_hidden=(8,), denominators=(4.0, 4.0))
+#: fcnet has no adapters: only its embedding columns and reference energies train.
+FCNET = ModelConfig(species=["Au", "Cu"], cutoff=4.0, num_layers=1, l_max=1, scalar_channels=8,
+                    tensor_channels=4, num_radial=4, radial_hidden=8, num_heads=1, readout_hidden=8)
+
+
+def _store(config, folder):
+    model = build(config, seed=3)
+    with torch.no_grad():
+        model.energy_scale.fill_(2.0)
+    path = folder / "cuau.pt"
+    save_model(model, path)
+    return path
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    model = build(SMALL, seed=3)
-    with torch.no_grad():
-        model.energy_scale.fill_(2.0)
-    path = tmp_path_factory.mktemp("stored") / "cuau.pt"
-    save_model(model, path)
-    return path
+    return _store(SMALL, tmp_path_factory.mktemp("stored"))
 
 
 def config(out, init, **training) -> TrainConfig:
@@ -85,6 +93,19 @@ def test_structures_without_the_element_are_predicted_exactly_as_before(stored, 
     gold_row = tuned.species.index("Au")
     assert not tuned.adapters[0].gain[gold_row].any()
     assert tuned.reference_energies[gold_row] == before.reference_energies[gold_row]
+
+
+def test_fcnet_trains_its_embedding_columns_and_keeps_gold(tmp_path):
+    gold = bulk("Au", "fcc", a=4.08, cubic=True)
+    gold.rattle(0.05, seed=1)
+    path = _store(FCNET, tmp_path)
+    trainer = Trainer(config(tmp_path / "ft", path), emt_samples(3) + [alloy_sample()])
+    assert sorted(p for p in dict(trainer.model.named_parameters())
+                  if p not in trainer.frozen) == ["embedding.weight", "reference_energies"]
+    tuned = trainer.fit().model
+    before = load_model(path)
+    assert np.array_equal(predict(tuned, gold), predict(before, gold))
+    assert not torch.equal(tuned.embedding.weight, before.embedding.weight)
 
 
 def test_an_element_absent_from_the_data_is_refused(stored, tmp_path):
