@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ase_fcnet.data.sample import Sample
-from ase_fcnet.graph import AtomicGraph, atoms_to_graph, batch_graphs
+from ase_fcnet.graph import AtomicGraph, atoms_to_graph, batch_graphs, species_indices
 from ase_fcnet.training.probes import sample_probes, stack_probes
 from ase_fcnet.training.terms import LOSS_TERMS
 
@@ -229,3 +229,30 @@ class StructureSet:
             fc_rows=torch.tensor(rows, device=self.device),
             masses=torch.tensor(np.concatenate([s.atoms.get_masses() for s in samples]), **t),
         )
+
+
+def check_samples(samples: Sequence[Sample], species: Sequence[str], trained=()) -> None:
+    """Refuse empty data, atoms the model lacks, and ``trained`` elements absent from the data."""
+    if not samples:
+        raise ValueError("no training data: the dataset is empty")
+    for s in samples:
+        if not isinstance(s, Sample):
+            raise TypeError(f"training data must be Sample objects, got {type(s).__name__}")
+        try:
+            species_indices(s.atoms.numbers, species)
+        except ValueError as err:
+            raise ValueError(f"{s.source}: {err}; add it to model.species") from err
+    present = set().union(*(s.atoms.get_chemical_symbols() for s in samples)) if trained else ()
+    absent = [el for el in trained if el not in present]
+    if absent:
+        raise ValueError(f"training.train_species: no atom of {', '.join(absent)} in the "
+                         f"training data, so nothing of it would train")
+
+
+def with_force_constants(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples that carry force constants (``data.force_constants_only``)."""
+    kept = [s for s in samples if s.force_constants is not None]
+    if not kept:
+        raise ValueError(f"data.force_constants_only: none of the {len(samples)} samples "
+                         "carries force constants")
+    return kept

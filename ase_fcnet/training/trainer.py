@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 from ase_fcnet.calculator import resolve_device, resolve_dtype
 from ase_fcnet.fileio import remove_stale_temporaries
 from ase_fcnet.data.sample import Sample
-from ase_fcnet.graph import species_indices
 from ase_fcnet.model import model_to_dict, registry, save_model
 from ase_fcnet.training import distributed as dist
 from ase_fcnet.training.checkpointing import (
@@ -37,11 +36,13 @@ from ase_fcnet.training.config import (
 )
 from ase_fcnet.training.dataset import (
     StructureSet,
+    check_samples,
     epoch_batches,
     repeat_where,
     shard,
     source_group,
     split_indices,
+    with_force_constants,
 )
 from ase_fcnet.training.init_model import init_from
 from ase_fcnet.training.metrics_log import MetricsLog
@@ -76,24 +77,6 @@ class TrainResult:
     output_dir: Path
 
 
-def _check_samples(samples: Sequence[Sample], species: Sequence[str], trained=()) -> None:
-    """Refuse empty data, atoms the model lacks, and ``trained`` elements absent from the data."""
-    if not samples:
-        raise ValueError("no training data: the dataset is empty")
-    for s in samples:
-        if not isinstance(s, Sample):
-            raise TypeError(f"training data must be Sample objects, got {type(s).__name__}")
-        try:
-            species_indices(s.atoms.numbers, species)
-        except ValueError as err:
-            raise ValueError(f"{s.source}: {err}; add it to model.species") from err
-    present = set().union(*(s.atoms.get_chemical_symbols() for s in samples))
-    absent = [el for el in trained if el not in present]
-    if absent:
-        raise ValueError(f"training.train_species: no atom of {', '.join(absent)} in the "
-                         f"training data, so nothing of it would train")
-
-
 class Trainer:
     """Fits a model of any registered architecture to samples as a :class:`TrainConfig` says.
 
@@ -125,8 +108,8 @@ class Trainer:
             from ase_fcnet.data import load_dataset
             samples = load_dataset(cfg.data.paths)
         if cfg.data.force_constants_only:
-            samples = _with_force_constants(samples)
-        _check_samples(samples, cfg.model.species, run.train_species)
+            samples = with_force_constants(samples)
+        check_samples(samples, cfg.model.species, run.train_species)
         self.data = StructureSet(samples, cfg.model.cutoff, cfg.model.species, self.dtype, device)
         self.train_idx, self.val_idx = split_indices(
             [source_group(s.source) for s in samples], cfg.data.validation_fraction,
@@ -437,12 +420,3 @@ def train(config: TrainConfig, samples: Sequence[Sample] | None = None,
         return trainer.fit(resume=resume)
     finally:
         dist.teardown(trainer.dist)
-
-
-def _with_force_constants(samples: Sequence[Sample]) -> list[Sample]:
-    """The samples that carry force constants (``data.force_constants_only``)."""
-    kept = [s for s in samples if s.force_constants is not None]
-    if not kept:
-        raise ValueError(f"data.force_constants_only: none of the {len(samples)} samples "
-                         "carries force constants")
-    return kept
