@@ -64,6 +64,12 @@ UNIVERSAL = {"data": {"force_constants_only": True, "fc_repeat": 20},
              "loss": {"fc_probes": 1}, "training": {"batch_size": 1},
              "schedule": {"warmup_steps": 5}}
 
+
+def species_only(*elements: str) -> dict:
+    """:data:`UNIVERSAL` with ``training.train_species``: only these elements' parameters train."""
+    return {**UNIVERSAL, "training": {**UNIVERSAL["training"], "train_species": list(elements)}}
+
+
 SYSTEMS = {
     "si": {"files": ["Si_phonopy_params.yaml"], "init_model": ROOT / "examples/si_sw/model.pt",
            "before": "model before fine-tuning (SW)", "steps": 300, "lr": 1e-3},
@@ -84,12 +90,10 @@ SYSTEMS = {
                   "before": "SevenNet-l3i5", "steps": 50, "lr": 1e-3, "config": UNIVERSAL},
     "si-l3i5-species": {"files": ["Si_phonopy_params.yaml"], "init_model": "sevennet-l3i5",
                         "before": "SevenNet-l3i5", "steps": 120, "lr": 1e-2,
-                        "config": {**UNIVERSAL, "training": {**UNIVERSAL["training"],
-                                                             "train_species": ["Si"]}}},
+                        "config": species_only("Si")},
     "nacl-l3i5-species": {"files": ["NaCl_rd_phonopy_params.yaml.xz"],
                           "init_model": "sevennet-l3i5", "before": "SevenNet-l3i5", "steps": 80,
-                          "lr": 1e-2, "config": {**UNIVERSAL, "training": {
-                              **UNIVERSAL["training"], "train_species": ["Na", "Cl"]}}},
+                          "lr": 1e-2, "config": species_only("Na", "Cl")},
 }
 
 
